@@ -1,0 +1,13 @@
+"""Domains: items, prompts, gold and content scoring. Selected with `domain=NAME`."""
+
+from dispo.registry import Registry
+
+DOMAINS: Registry = Registry("domain")
+DOMAINS.lazy("code", "dispo.domains.code")
+DOMAINS.lazy("chef", "dispo.domains.chef")
+DOMAINS.lazy("mcas", "dispo.domains.mcas")
+DOMAINS.lazy("recovery", "dispo.domains.recovery")
+
+
+def get_domain(name: str, **kwargs):
+    return DOMAINS.get(name)(**kwargs)

@@ -1,0 +1,12 @@
+"""Judges, registered by name and selected with `judge=NAME`."""
+
+from dispo.registry import Registry
+
+JUDGES: Registry = Registry("judge")
+JUDGES.lazy("lexical", "dispo.judges.lexical")
+JUDGES.lazy("hf", "dispo.judges.hf")
+JUDGES.lazy("openai", "dispo.judges.openai")
+
+
+def get_judge(name: str, **kwargs):
+    return JUDGES.get(name)(**kwargs)
