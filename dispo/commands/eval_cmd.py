@@ -1,0 +1,28 @@
+"""`dispo eval key=value ...`"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def eval_(
+    overrides: Optional[List[str]] = typer.Argument(None, help="Hydra overrides, e.g. model=smollm2-135m domain=chef limit=20"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the newest unfinished run with the same config."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Continue this run dir."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    """Evaluate a model: content + disposition with the same scorers on every arm."""
+    from dispo.commands._run import lifecycle, open_or_create
+    from dispo.commands.runs_cmd import print_results
+    from dispo.config import compose_config
+    from dispo.eval_run import run_eval
+
+    overrides = list(overrides or [])
+    cfg = compose_config(overrides)
+    run = open_or_create("eval", cfg, overrides, resume, run_dir)
+    with lifecycle(run):
+        run_eval(cfg, run, progress=not quiet)
+    print_results(run)

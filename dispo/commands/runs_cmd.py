@@ -1,0 +1,92 @@
+"""`dispo runs` and `dispo show RUN`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def _headline(results: dict) -> str:
+    from dispo.report import fmt, headline_metrics
+
+    metrics = results.get("metrics") or {}
+    if not metrics:
+        return ""
+    base = metrics.get("base") or next(iter(metrics.values()))
+    keys = headline_metrics({"x": base})[:3]
+    return ", ".join(f"{k}={fmt(base[k].get('value'), 3)}" for k in keys if isinstance(base.get(k), dict))
+
+
+def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs directory.")) -> None:
+    """Table of runs: id, command, model, status, headline metrics."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from dispo.runs import list_runs
+
+    t = Table(title=f"runs in {root}")
+    for c in ("id", "command", "model", "status", "headline (base arm)"):
+        t.add_column(c, overflow="fold")
+    for p in list_runs(root):
+        try:
+            m = json.loads((p / "manifest.json").read_text())
+            res = json.loads((p / "results.json").read_text()) if (p / "results.json").exists() else {}
+            t.add_row(p.name, m.get("command", "?"), m.get("model", "?"), m.get("status", "?"), _headline(res))
+        except (OSError, json.JSONDecodeError):
+            t.add_row(p.name, "?", "?", "corrupt", "")
+    Console().print(t)
+
+
+def print_results(run) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from dispo.report import fmt, fmt_metric, headline_metrics
+
+    con = Console()
+    res = run.results
+    metrics = res.get("metrics") or {}
+    if metrics:
+        cols = headline_metrics(metrics)
+        t = Table(title="results (95% bootstrap CI)")
+        t.add_column("arm")
+        for c in cols:
+            t.add_column(c)
+        for arm, m in metrics.items():
+            t.add_row(arm, *[fmt_metric(m.get(c)) for c in cols])
+        con.print(t)
+    claims = res.get("claims") or []
+    if claims:
+        t = Table(title="claims (treatment - baseline)")
+        for c in ("claim", "metric", "delta", "95% CI", "p (Holm)"):
+            t.add_column(c)
+        for c in claims:
+            ci = c.get("ci") or [None, None]
+            t.add_row(str(c.get("id", "")), str(c.get("metric")), fmt(c.get("delta")), f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
+                      fmt(c.get("p_holm", c.get("p"))))
+        con.print(t)
+    con.print(f"run dir: [bold]{run.dir}[/bold]")
+
+
+def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<id>")) -> None:
+    """Config, manifest and results of one run."""
+    import yaml
+    from rich.console import Console
+    from rich.panel import Panel
+    from rich.syntax import Syntax
+
+    from dispo.runs import Run
+
+    run = Run.open(run_dir)
+    con = Console()
+    m = run.manifest
+    con.print(Panel(Syntax(yaml.safe_dump(run.config, sort_keys=False), "yaml"), title="config.yaml"))
+    brief = {k: m.get(k) for k in ("command", "model", "status", "started", "ended", "git_commit", "seed", "device", "error")}
+    brief["stages"] = {k: v.get("status") for k, v in (m.get("stages") or {}).items()}
+    brief["packages"] = m.get("packages")
+    con.print(Panel(Syntax(json.dumps(brief, indent=2), "json"), title="manifest.json"))
+    con.print(f"arms: {', '.join(run.arms()) or 'none'}")
+    print_results(run)

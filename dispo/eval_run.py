@@ -1,0 +1,117 @@
+"""`dispo eval`: evaluate one model (plus optional extra arms) on a domain with one judge.
+
+The CLI calls `run_eval`; so can a notebook:
+
+    from dispo.config import compose_config
+    from dispo.eval_run import run_eval
+    run = run_eval(compose_config(["model=smollm2-135m", "domain=chef", "limit=20"]))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dispo.errors import ConfigError
+
+
+def domain_kwargs(cfg: dict) -> dict[str, Any]:
+    return {k: v for k, v in (cfg.get("domain") or {}).items() if k not in {"name", "split"}}
+
+
+def judge_kwargs(cfg: dict) -> dict[str, Any]:
+    return {k: v for k, v in (cfg.get("judge") or {}).items() if k != "name"}
+
+
+def make_domain(cfg: dict):
+    from dispo.domains import get_domain
+
+    return get_domain(cfg["domain"]["name"], **domain_kwargs(cfg))
+
+
+def make_judge(cfg: dict):
+    from dispo.judges import get_judge
+
+    return get_judge(cfg["judge"]["name"], **judge_kwargs(cfg))
+
+
+def load_lm(cfg: dict, adapter: str | None = None):
+    from dispo.models.loading import load_model
+
+    return load_model(dict(cfg["model"]), adapter=adapter, device=cfg.get("device") or None)
+
+
+def arm_specs(cfg: dict) -> dict[str, dict]:
+    """base (the configured model/adapter) plus any `arms` from config."""
+    arms = {"base": {"adapter": cfg.get("adapter"), "system_prompt": cfg.get("system_prompt")}}
+    for name, spec in (cfg.get("arms") or {}).items():
+        if name == "base":
+            raise ConfigError("arms.base is reserved for the configured model; name your arm differently")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"arms.{name} must be a mapping with adapter/system_prompt/decoding keys")
+        unknown = set(spec) - {"adapter", "system_prompt", "decoding"}
+        if unknown:
+            raise ConfigError(f"arms.{name} has unknown keys {sorted(unknown)}; valid: adapter, system_prompt, decoding")
+        arms[name] = spec
+    return arms
+
+
+def run_eval(cfg: dict, run=None, progress: bool = True):
+    """Evaluate every arm; write samples, results.json and report.md. Returns the Run."""
+    from dispo.commands._run import lifecycle, open_or_create
+    from dispo.evaluate import evaluate_arm
+    from dispo.report import write_report
+    from dispo.summary import arm_metrics, claims
+
+    if run is None:
+        run = open_or_create("eval", cfg, [], resume=False)
+        with lifecycle(run):
+            return run_eval(cfg, run, progress)
+    domain = make_domain(cfg)
+    judge = make_judge(cfg)
+    items = domain.items(cfg["domain"].get("split", "eval"), cfg.get("limit"))
+    run.record("judge", judge.describe())
+    arms: dict[str, list[dict]] = {}
+    lm_cache: dict[Any, Any] = {}
+    for arm, spec in arm_specs(cfg).items():
+        key = spec.get("adapter")
+        if key not in lm_cache:
+            lm_cache.clear()  # one model in memory at a time
+            lm_cache[key] = load_lm(cfg, adapter=key)
+        lm = lm_cache[key]
+        decoding = {**cfg["decoding"], **(spec.get("decoding") or {})}
+        if domain.name == "recovery":
+            arms.update(_recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progress))
+        else:
+            arms[arm] = evaluate_arm(run, arm, lm, domain, items, cfg, judge, decoding=decoding,
+                                     system_prompt=spec.get("system_prompt"), progress=progress)
+    metrics = {a: arm_metrics(s) for a, s in arms.items()}
+    extra: dict[str, Any] = {}
+    if domain.name == "recovery":
+        extra["recovery"] = run.read_json("artifacts/recovery.json")
+    cl = []
+    treatments = [a for a in arms if a != "base" and not a.endswith("#fb")]
+    if treatments:
+        cl = claims({a: arms[a] for a in ["base", *treatments]}, "base", _claim_metrics(metrics["base"]))
+    run.write_results(metrics, cl, extra)
+    write_report(run)
+    return run
+
+
+def _claim_metrics(base_metrics: dict) -> list[str]:
+    preferred = ["pass@1", "accuracy", "coverage", "assertion_asymmetry", "mcas", "hedge_rate", "svr_rate"]
+    return [m for m in preferred if m in base_metrics]
+
+
+def _recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progress):
+    """Two turns: first attempt, then feedback (real on failures, misleading on passes)."""
+    from dispo.evaluate import evaluate_arm
+
+    first = evaluate_arm(run, arm, lm, domain.base, items, cfg, judge, decoding=decoding,
+                         system_prompt=spec.get("system_prompt"), progress=progress)
+    first_scores = [domain.first_score(s) for s in first]
+    fb_items = domain.feedback_items(items, [s["output"] for s in first], first_scores)
+    second = evaluate_arm(run, f"{arm}#fb".replace("#", "@"), lm, domain.base, fb_items, cfg, judge,
+                          decoding=decoding, system_prompt=spec.get("system_prompt"), progress=progress)
+    summary = domain.recovery_summary_from_samples(first, second, fb_items)
+    run.write_json("artifacts/recovery.json", summary)
+    return {arm: first, f"{arm}@fb": second}
