@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from dispo.commands import eval_cmd, falsify_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
+from dispo.commands import eval_cmd, falsify_cmd, fetch_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
 
 app = typer.Typer(
     name="dispo",
@@ -22,6 +22,7 @@ app = typer.Typer(
 )
 
 app.command("models")(models_cmd.models)
+app.command("fetch")(fetch_cmd.fetch)
 app.command("eval", context_settings={"allow_extra_args": True})(eval_cmd.eval_)
 app.command("train")(train_cmd.train)
 app.command("score")(score_cmd.score)

@@ -87,9 +87,9 @@ def run_eval(cfg: dict, run=None, progress: bool = True):
     metrics = {a: arm_metrics(s) for a, s in arms.items()}
     extra: dict[str, Any] = {}
     if domain.name == "recovery":
-        extra["recovery"] = run.read_json("artifacts/recovery.json")
+        extra["recovery"] = {a: run.read_json(f"artifacts/recovery_{a}.json") for a in arms if not a.endswith("@fb")}
     cl = []
-    treatments = [a for a in arms if a != "base" and not a.endswith("#fb")]
+    treatments = [a for a in arms if a != "base" and not a.endswith("@fb")]
     if treatments:
         cl = claims({a: arms[a] for a in ["base", *treatments]}, "base", _claim_metrics(metrics["base"]))
     run.write_results(metrics, cl, extra)
@@ -102,16 +102,33 @@ def _claim_metrics(base_metrics: dict) -> list[str]:
     return [m for m in preferred if m in base_metrics]
 
 
+def content_score_of(sample: dict):
+    """The content Score a sample was given (coverage for chef, tests for code), rebuilt."""
+    from dispo.types import Score
+
+    scores = sample.get("scores") or {}
+    key = next((k for k in scores if k.startswith("coverage:")), None) or next((k for k in scores if k.startswith("correct:")), None)
+    if key is None:
+        return Score.unscored("content", "none", "no content score")
+    d = dict(scores[key])
+    return Score(scorer=d["scorer"], version=d["version"], value=d["value"], status=d.get("status", "ok"),
+                 reason=d.get("reason"), detail=d.get("detail") or {})
+
+
 def _recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progress):
     """Two turns: first attempt, then feedback (real on failures, misleading on passes)."""
+    from dispo.domains.recovery import feedback_items, recovery_summary
     from dispo.evaluate import evaluate_arm
 
-    first = evaluate_arm(run, arm, lm, domain.base, items, cfg, judge, decoding=decoding,
+    first = evaluate_arm(run, arm, lm, domain, items, cfg, judge, decoding=decoding,
                          system_prompt=spec.get("system_prompt"), progress=progress)
-    first_scores = [domain.first_score(s) for s in first]
-    fb_items = domain.feedback_items(items, [s["output"] for s in first], first_scores)
-    second = evaluate_arm(run, f"{arm}#fb".replace("#", "@"), lm, domain.base, fb_items, cfg, judge,
-                          decoding=decoding, system_prompt=spec.get("system_prompt"), progress=progress)
-    summary = domain.recovery_summary_from_samples(first, second, fb_items)
-    run.write_json("artifacts/recovery.json", summary)
-    return {arm: first, f"{arm}@fb": second}
+    first_scores = [content_score_of(s) for s in first]
+    fb_items = feedback_items(items, [s["output"] for s in first], first_scores)
+    fb_arm = f"{arm}@fb"
+    second = evaluate_arm(run, fb_arm, lm, domain, fb_items, cfg, judge, decoding=decoding,
+                          system_prompt=spec.get("system_prompt"), progress=progress) if fb_items else []
+    by_id = dict(zip([i.id for i in items], first_scores))
+    summary = recovery_summary([by_id[i.meta["first_id"]] for i in fb_items], [content_score_of(s) for s in second], fb_items)
+    summary["n_first_unscored"] = len(items) - len(fb_items)
+    run.write_json(f"artifacts/recovery_{arm}.json", summary)
+    return {arm: first, fb_arm: second}

