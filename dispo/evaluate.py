@@ -101,5 +101,7 @@ def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge,
             "n": len(samples), "model": lm.describe(), "judge": judge.describe(), "decoding": decoding,
             "seed": seed, "intervention": intervention, "system_prompt": system_prompt,
             "domain": {"name": domain.name, "version": getattr(domain, "version", None)}, "tasks": list(tasks),
+            "generated": sum(1 for g in gens if not g.cached), "cached": sum(1 for g in gens if g.cached),
+            "generated_tokens": sum(g.n_tokens for g in gens if not g.cached),
         })
     return samples

@@ -17,7 +17,8 @@ class Item:
 
     gold holds what scoring needs, by domain:
       code:     {"task_id", "prompt_code", "test", "entry_point", "canonical_solution"}
-      chef:     {"checklist": [claim, ...], "keywords": [[syn, ...], ...], "certainty": "CERTAIN|UNCERTAIN|AMBIGUOUS"}
+      chef:     {"checklist": [claim, ...], "keywords": [per claim: [[syn, ...] per synonym group]],
+                 "certainty": "CERTAIN|UNCERTAIN|AMBIGUOUS"}
       mcas:     {"kind": "tricky|straightforward"}
     turns: earlier messages for multi-turn items (recovery), as chat dicts.
     """

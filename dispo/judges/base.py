@@ -32,7 +32,7 @@ class JudgeRequest:
     question: str
     response: str
     claims: list[str] = field(default_factory=list)  # coverage only
-    keywords: list[list[str]] = field(default_factory=list)  # coverage synonyms (lexical)
+    keywords: list[list[list[str]]] = field(default_factory=list)  # per claim: synonym groups (lexical)
     kind: str | None = None  # mcas: tricky | straightforward
     certainty: str | None = None  # known certainty label, if the domain has one
 

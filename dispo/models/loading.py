@@ -48,6 +48,16 @@ class LoadedModel:
     def device(self):
         return next(self.model.parameters()).device
 
+    def attention_layout(self) -> dict[str, Any]:
+        """Which layers have softmax attention heads at o_proj (arc 2 and 3 need this)."""
+        from dispo.heads import attention_layers, skipped_layers
+
+        layers = attention_layers(self.model)
+        return {
+            "attention": [{"layer": h.index, "kind": h.kind, "heads": h.n_heads, "head_dim": h.head_dim} for h in layers],
+            "skipped": [{"layer": s.index, "kind": s.kind, "reason": s.reason} for s in skipped_layers(self.model)],
+        }
+
     def describe(self) -> dict[str, Any]:
         cfg = self.model.config
         return {
@@ -91,6 +101,9 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
     name = spec.get("name") or str(spec.get("path") or spec.get("hf_id"))
     source = spec.get("source", "hub")
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # dispo shows its own progress; weight-loading bars are noise
 
     dtype = _torch_dtype(spec.get("dtype"))
     if spec.get("path"):

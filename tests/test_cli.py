@@ -1,0 +1,40 @@
+import subprocess
+import sys
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "dispo.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = "import sys, dispo.cli; print(sorted(m for m in ('torch','transformers','sklearn','hydra','scipy') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout.strip()
+    assert out == "[]"
+
+
+def test_bad_override_is_one_line_exit_2(tmp_path):
+    r = run_cli("eval", "decoding.max_new_tokens=lots", cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "max_new_tokens must be int" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_missing_and_corrupt_run_dirs_are_one_line(tmp_path):
+    r = run_cli("show", "runs/nope", cwd=tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    d = tmp_path / "runs" / "broken"
+    d.mkdir(parents=True)
+    (d / "manifest.json").write_text("{")
+    (d / "config.yaml").write_text("seed: 0\n")
+    r = run_cli("falsify", str(d), cwd=tmp_path)
+    assert r.returncode == 2 and "corrupt" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unreachable_hub_model_is_one_line(tmp_path):
+    env_code = ("import os; os.environ['HF_HUB_OFFLINE']='1'; os.environ['HF_HOME']=%r; "
+                "import sys; sys.argv=['dispo','eval','model=qwen3-0.6b','limit=1','-q']; "
+                "from dispo.cli import main; main()") % str(tmp_path / "hf")
+    r = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert r.returncode != 0
+    assert "cannot load hub model Qwen/Qwen3-0.6B" in r.stderr and "model.path" in r.stderr
+    assert "Traceback" not in r.stderr
