@@ -13,6 +13,7 @@ def eval_(
     resume: bool = typer.Option(False, "--resume", help="Continue the newest unfinished run with the same config."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Continue this run dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    multirun: bool = typer.Option(False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."),
 ) -> None:
     """Evaluate a model: content + disposition with the same scorers on every arm."""
     from dispo.commands._run import lifecycle, open_or_create
@@ -21,6 +22,11 @@ def eval_(
     from dispo.eval_run import run_eval
 
     overrides = list(overrides or [])
+    if multirun:
+        from dispo.sweep import run_sweep
+
+        run_sweep("eval", overrides, base={}, resume=resume)
+        return
     cfg = compose_config(overrides)
     run = open_or_create("eval", cfg, overrides, resume, run_dir)
     with lifecycle(run):

@@ -310,6 +310,8 @@ PROBE_CHECKS = ("arc_specific",)
 
 def _prefer(claim: dict) -> dict | None:
     src = (claim.get("source") or {}).get("base")
+    if src and "=" in src:  # cell metrics: "correct=tests,verbal=openai" names one source per task
+        return dict(part.split("=", 1) for part in src.split(",") if "=" in part)
     return {task_of(claim["metric"]): src} if src else None
 
 
