@@ -53,6 +53,10 @@ def claims_table(claims: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     for c in claims:
         ci = c.get("ci") or [None, None]
+        if c.get("kind") == "probe":
+            lines.append(f"| {claim_id(c)} | {c.get('metric')} | bar {c.get('op', '')} {fmt(c.get('bar'))} | "
+                         f"{fmt(c.get('value'))} | holds: {c.get('holds')} | n/a | probe |")
+            continue
         lines.append(
             f"| {claim_id(c)} | {c.get('metric')} | {fmt(c.get('base'))} | {fmt(c.get('treat'))} | "
             f"{fmt(c.get('delta'))} [{fmt(ci[0], 3)}, {fmt(ci[1], 3)}] | {fmt(c.get('p_holm', c.get('p')), 4)} | {c.get('test', '')} |"

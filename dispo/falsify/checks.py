@@ -278,23 +278,39 @@ def arc_specific(claim: dict, ctx: FalsifyContext) -> dict:
 
 
 def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
-    import numpy as np
+    """Refit the probe on the claim's train features and score the fresh split from the
+    independent generator: a probe that only separates within distribution collapses here."""
+    from pathlib import Path
 
     from dispo import probe as P
 
-    arts = ctx.run.dir / "artifacts" if ctx.run else None
-    train, fresh = claim.get("train_npz"), claim.get("fresh_npz")
+    rc = claim.get("recompute") or {}
+    arts = claim.get("artifacts") or {}
+    train, fresh = rc.get("train") or arts.get("train"), rc.get("test") or arts.get("test")
     if not train or not fresh:
         return _result("skipped", "probe claim names no train/fresh feature files")
-    tp, fp = (arts / train if arts and not str(train).startswith("/") else train), (arts / fresh if arts and not str(fresh).startswith("/") else fresh)
-    tr, te = np.load(tp), np.load(fp)
-    out = P.transfer(tr["X"], tr["y"], te["X"], te["y"], C=float(claim.get("C", 1.0)))
+    base = ctx.run.dir if ctx.run else Path(".")
+    tp, fp = (base / train if not Path(train).is_absolute() else Path(train)), (base / fresh if not Path(fresh).is_absolute() else Path(fresh))
+    min_ac = float(rc.get("min_assert_correct", 0.70))
+    xk = rc.get("x_key", "X")
+    tr, te = P.load(tp, x_key=xk), P.load(fp, x_key=xk)
+    if len(set(te.y.tolist())) < 2:
+        return _result("fail", f"fresh-collapse: the fresh split has a single class ({int(te.y.sum())}/{len(te.y)} positives); "
+                               "the probe's numbers cannot transfer")
+    out = P.transfer(tr, te, C=float(claim.get("C", 1.0)), min_assert_correct=min_ac)
+    auc = float(out["auc"])
+    asym = (out.get("balanced") or {}).get("asymmetry")
     bars = ctx.cfg["probe_bars"]
-    auc = out["auc"]
-    ok = auc is not None and auc >= bars["fresh_auc"]
-    return _result("pass" if ok else "fail",
-                   f"fresh AUC {auc:.4f} {'>=' if ok else '<'} bar {bars['fresh_auc']}" + ("" if ok else " (fresh-collapse: the probe separates within distribution only)"),
-                   fresh=out)
+    ok = auc >= bars["fresh_auc"] and asym is not None and asym <= bars["fresh_asymmetry"]
+    numbers = {"fresh": {"auc": auc, "balanced": out.get("balanced"), "n": out.get("n"), "n_pos": out.get("n_pos")},
+               "remeasured": {"delta": None, "auc": auc}}
+    if ok:
+        return _result("pass", f"on fresh prompts AUC {auc:.4f} >= {bars['fresh_auc']} and asymmetry {asym:+.4f} <= "
+                               f"{bars['fresh_asymmetry']}", **numbers)
+    return _result("fail", f"fresh-collapse: on fresh prompts from the independent generator AUC {auc:.4f} "
+                           f"(bar {bars['fresh_auc']}), balanced asymmetry "
+                           f"{'n/a' if asym is None else f'{asym:+.4f}'} (bar {bars['fresh_asymmetry']}): "
+                           "the probe separates within distribution only", **numbers)
 
 
 CHECKS = {

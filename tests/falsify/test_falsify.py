@@ -159,3 +159,37 @@ def test_imported_phase0_humaneval_significant_but_unverifiable(tmp_path, refere
     assert c["checks"]["truncation"]["status"] == "skipped"  # no finish_reason in the file
     report = (run.dir / "falsify" / "report.md").read_text()
     assert "could not run" in report and "no model" in report
+
+
+def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
+    rng = np.random.default_rng(0)
+    n, d = 120, 16
+    y_tr = rng.random(n) < 0.5
+    X_tr = rng.normal(size=(n, d))
+    X_tr[:, 0] += np.where(y_tr, 2.5, -2.5)  # in distribution, dimension 0 gives the label away
+    y_fr = rng.random(n) < 0.5
+    X_fr = rng.normal(size=(n, d))  # fresh prompts: that cue is gone
+    cfg = compose_config(["model=tiny-llama"])
+    run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
+    run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int))
+    run.write_npz("artifacts/fresh.npz", X=X_fr, y=y_fr.astype(int))
+    claim = {"id": "probe.cv.auc@C=1", "kind": "probe", "metric": "probe_auc", "value": 0.97, "C": 1.0,
+             "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"}}
+    run.write_results({}, [claim])
+    run.finish()
+    res = falsify_run(run.dir, progress=False)
+    c = res["claims"][0]
+    assert c["verdict"] == "FALSIFIED"
+    assert "fresh-collapse" in c["reasons"][0]
+    assert c["checks"]["arc_specific"]["fresh"]["auc"] < 0.63
+    # the same probe on a fresh split that keeps the cue survives the check
+    X_ok = rng.normal(size=(n, d))
+    X_ok[:, 0] += np.where(y_fr, 2.5, -2.5)
+    run2 = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
+    run2.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int))
+    run2.write_npz("artifacts/fresh.npz", X=X_ok, y=y_fr.astype(int))
+    run2.write_results({}, [claim])
+    run2.finish()
+    c2 = falsify_run(run2.dir, progress=False)["claims"][0]
+    assert c2["checks"]["arc_specific"]["status"] == "pass"
+    assert c2["verdict"] == "SURVIVES"
