@@ -96,5 +96,6 @@ def _intervention_context(lm, intervention: dict | None):
         from dispo.tempering import temper
 
         t = intervention["tempering"]
-        return temper(lm.model, [tuple(h) for h in t["heads"]], float(t["lam"]))
+        lam = t["lambda"] if "lambda" in t else t["lam"]  # dispo.tempering.tempering_spec writes "lambda"
+        return temper(lm.model, [tuple(h) for h in t["heads"]], float(lam))
     raise ValueError(f"unknown intervention {sorted(intervention)}")
