@@ -217,11 +217,14 @@ def save_npz(path: str | Path, X: np.ndarray, y: np.ndarray, coverage: np.ndarra
 
 def load_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Read a features file without pickles; errors name the file."""
+    import zipfile
+    import zlib
+
     p = Path(path)
     if not p.exists():
         raise InputFileError(f"{p}: no such features file; pass an .npz with X and y (e.g. a run's artifacts/features_eval.npz)")
     try:
         with np.load(p, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (ValueError, OSError, EOFError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated/corrupt zip too
         raise InputFileError(f"{p}: not a readable .npz ({str(e).splitlines()[0][:120]}); regenerate it with dispo") from None

@@ -131,6 +131,8 @@ class Run:
         run = cls(p)
         run.manifest  # validates JSON
         run.config
+        for arm in run.arms():  # a corrupt samples line fails here, before any command writes
+            run.read_samples(arm)
         return run
 
     def lock(self) -> None:
@@ -206,6 +208,8 @@ class Run:
             raise RunDirError(f"{self.dir} has no config.yaml; not a dispo run") from None
         except yaml.YAMLError as e:
             raise RunDirError(f"{p} is corrupt (YAML: {str(e).splitlines()[0]}); restore it or delete the run") from None
+        except UnicodeDecodeError as e:
+            raise RunDirError(f"{p} is corrupt (not UTF-8 at byte {e.start}); restore it or delete the run") from None
         if not isinstance(cfg, dict):
             raise RunDirError(f"{p} is corrupt (not a mapping); restore it or delete the run")
         return cfg
@@ -250,13 +254,22 @@ class Run:
         if not p.exists():
             raise RunDirError(f"run {self.dir} has no arm '{arm}'; arms: {', '.join(self.arms()) or 'none'}")
         out = []
-        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise RunDirError(f"{p} is corrupt (not UTF-8 at byte {e.start}); delete the file and rerun with --resume") from None
+        # split on "\n" only: str.splitlines() also breaks at U+2028/U+0085, which JSON strings
+        # written with ensure_ascii=False (model outputs) may contain
+        for n, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
-                out.append(json.loads(line))
+                rec = json.loads(line)
             except json.JSONDecodeError as e:
                 raise RunDirError(f"{p}:{n} is corrupt ({e.msg}); delete the file and rerun with --resume") from None
+            if not isinstance(rec, dict):
+                raise RunDirError(f"{p}:{n} is corrupt (not a JSON object); delete the file and rerun with --resume")
+            out.append(rec)
         return out
 
     def arms(self) -> list[str]:
