@@ -38,6 +38,12 @@ def main() -> None:
     from dispo.errors import DispoError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not os.environ.get("DISPO_DEBUG"):
+        import warnings
+
+        # transformers/TRL deprecation notices would bury the progress bars; DISPO_DEBUG=1 shows them.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
     try:
         app(standalone_mode=False)
     except DispoError as e:

@@ -396,7 +396,7 @@ class Arc3Sidecar(Recipe):
             info = {"status": "skipped", "reason": f"train split has a single class ({pos}/{len(train.y)} correct): "
                                                    f"no probe, no gate"}
             run.write_json(rel, info)
-            run.complete_stage("sidecar", {"status": "skipped"})
+            run.complete_stage("sidecar", {"status": "skipped", "reason": info["reason"]})
             return info
         thr_src = sc["threshold"]
         note = None

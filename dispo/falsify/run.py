@@ -40,6 +40,12 @@ def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
         cid = claim_id(claim)
         names = C.PROBE_CHECKS if claim.get("kind") == "probe" else enabled
         results = {}
+        if claim.get("kind", "paired") == "paired" and (claim.get("delta") is None or abs(claim["delta"]) < 1e-12):
+            # No measured delta, or a zero one, claims no effect: there is no sign to reproduce.
+            names = []
+            results["claimed_effect"] = {"status": "flag", "reason": (
+                "no effect claimed (delta = 0): nothing to falsify" if claim.get("delta") is not None
+                else "no effect measured (no paired data for this metric on these arms)")}
         for name in names:
             if name not in enabled:
                 continue

@@ -24,10 +24,10 @@ class ToyDomain(Domain):
         return Score("toy.correct", "v1", "butter" in output.lower())
 
 
-def _cfg(tmp_path):
+def _cfg(tmp_path, model="tiny-llama"):
     from dispo.config import compose_config
 
-    ov = ["model=tiny-llama", "arc.preset=smoke", "decoding.max_new_tokens=6", "limit=4", "arc.train_limit=6", "arc.sft.max_steps=2", "arc.dpo.max_steps=1",
+    ov = [f"model={model}", "arc.preset=smoke", "decoding.max_new_tokens=6", "limit=4", "arc.train_limit=6", "arc.sft.max_steps=2", "arc.dpo.max_steps=1",
           "arc.teachers.decoding.max_new_tokens=6", "arc.sft.max_length=96", "arc.dpo.max_length=96",
           "arc.sft.progress=false", "arc.dpo.progress=false", "arc.progress=false", f"output_dir={tmp_path}"]
     ov += [f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]
@@ -45,13 +45,15 @@ def test_split_is_disjoint_and_deterministic():
     assert {i.id for i in split_items(items, 0.5, 1)[0]} != {i.id for i in tr}
 
 
-def test_arc1_runs_end_to_end_and_resumes(tmp_path):
+@pytest.mark.parametrize("model", ["tiny-llama", "tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4"])
+def test_arc1_runs_end_to_end_and_resumes(tmp_path, model):
+    """Every stage on each student architecture (LoRA targets must exist for each)."""
     from dispo.arcs import ARCS
     from dispo.judges import get_judge
     from dispo.runs import Run
 
-    cfg = _cfg(tmp_path)
-    run = Run.create("train-arc1", cfg, "tiny-llama", root=tmp_path)
+    cfg = _cfg(tmp_path, model)
+    run = Run.create("train-arc1", cfg, model, root=tmp_path)
     recipe = ARCS.get("arc1")(cfg, run, domain=ToyDomain(), judge=get_judge("lexical"))
     recipe.setup()
     recipe.run()
@@ -124,3 +126,54 @@ def test_hedge_opener_student_raises_hedge_rate_with_content_beside_it(tmp_path)
     assert "accuracy" in res["claim_groups"]["content"] and "hedge_rate" in res["claim_groups"]["style"]
     report = (run.dir / "report.md").read_text()
     assert "| content | accuracy |" in report and "| style | hedge_rate |" in report
+
+
+class _HedgingTeacher:
+    """Every stage answers correctly (mentions butter); the synthesizer always opens with a hedge."""
+
+    def __init__(self, stage):
+        self.stage = stage
+
+    def generate(self, chats, ids):
+        text = "Whisk in cold butter, off the heat."
+        if self.stage == "synthesizer":
+            text = "I might be wrong, but whisk in cold butter, off the heat."
+        return [{"output": text, "finish_reason": "stop"} for _ in ids]
+
+    def describe(self):
+        return {"backend": "fixed", "stage": self.stage}
+
+
+@pytest.mark.slow
+def test_student_trained_to_open_with_a_hedge_shows_hedge_rate_up_and_content_beside_it(tmp_path):
+    """Real LoRA SFT on the embedded model through the whole Arc 1 recipe: the synthesized targets
+    all open with a hedge phrase, so the student's held-out answers do too (hedge rate and opener
+    share up), while the content metric is reported beside them in the same claim table."""
+    from dispo.arcs import ARCS
+    from dispo.config import compose_config
+    from dispo.judges import get_judge
+    from dispo.runs import Run
+
+    ov = ["model=smollm2-135m", "arc.preset=smoke", "decoding.max_new_tokens=12", "limit=4", "arc.train_limit=8",
+          "arc.sft.epochs=4", "arc.sft.lr=2e-3", "arc.sft.warmup_ratio=0", "arc.sft.max_length=96",
+          "arc.dpo.enabled=false", "arc.sft.progress=false", "arc.progress=false", f"output_dir={tmp_path}"]
+    cfg = compose_config(ov, base={"arc": "arc1"})
+    run = Run.create("train-arc1", cfg, "smollm2-135m", root=tmp_path)
+    recipe = ARCS.get("arc1")(cfg, run, domain=ToyDomain(), judge=get_judge("lexical"),
+                              teacher_factory=lambda stage, scfg, dec: _HedgingTeacher(stage))
+    recipe.setup()
+    recipe.run()
+    recipe.cleanup()
+
+    losses = [h["loss"] for h in run.read_json("artifacts/sft_log.json")["history"]]
+    assert losses[-1] < losses[0]
+    rep = run.read_json("data_report.json")
+    assert rep["distilled_sft"] > 0 and rep["counts"].get("reference", 0) == 0
+    student = run.read_samples("student")
+    assert sum(s["output"].lower().startswith("i might be wrong") for s in student) >= 3, [s["output"] for s in student]
+    claims = {c["metric"]: c for c in run.results["claims"]}
+    assert claims["hedge_rate"]["treat"] > claims["hedge_rate"]["base"]
+    style = run.results["style"]
+    assert style["student"]["top_opener"] == "i might be" != style["base"]["top_opener"]
+    assert style["student"]["opener_share"] >= 0.75
+    assert "accuracy" in claims and "accuracy" in run.results["claim_groups"]["content"]
