@@ -28,6 +28,7 @@ test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
 
 bench: setup
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) bench/run_all.py
 
 clean-runs:

@@ -122,6 +122,19 @@ def run_hf_continuous_batching(lm, prompts: list[str], max_new_tokens: int):
     return texts, n
 
 
+def vllm_unavailable() -> str | None:
+    """Why the vLLM row cannot run on this machine, or None when it can."""
+    import importlib.util
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU"
+    if importlib.util.find_spec("vllm") is None:
+        return "vLLM not installed (pip install 'dispo[vllm]')"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="8 prompts, max_new_tokens 64, batch sizes 1 and 8")
@@ -196,6 +209,22 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
+    # vLLM runs on the GPU: its row is recorded, but its speed-up is not CPU vs CPU
+    name = "dispo vllm (CUDA GPU)"
+    reason = vllm_unavailable()
+    if reason:
+        row = {"name": name, "skipped": reason}
+    else:
+        dec = DecodingParams(max_new_tokens=max_new, engine="vllm")
+        generate(lm, requests[:1], dec, cache=False, progress=False)  # builds the vLLM engine: not timed
+        with Timer() as t:
+            gens = generate(lm, requests, dec, cache=False, progress=False)
+        row = {"name": name, **throughput(sum(g.n_tokens for g in gens), t), **compare([g.output for g in gens]),
+               "matmul_share": None}  # a GPU against the CPU's matmul rate would mean nothing
+        row["speedup_vs_naive"] = round(row["tok_per_s"] / naive["tok_per_s"], 2)
+    rows.append(row)
+    print(json.dumps(row), file=sys.stderr)
+
     with tempfile.TemporaryDirectory() as tmp:
         cache = ResponseCache(Path(tmp) / "responses")
         dec = DecodingParams(max_new_tokens=max_new, batch_size=max(batch_sizes))
@@ -239,12 +268,14 @@ def render_markdown(r: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in r["runs"]:
-        if "error" in row:
-            lines.append(f"| {row['name']} | failed: {row['error']} |  |  |  |  |  |  |  |")
+        if "error" in row or "skipped" in row:
+            why = f"failed: {row['error']}" if "error" in row else f"skipped: {row['skipped']}"
+            lines.append(f"| {row['name']} | {why} |  |  |  |  |  |  |  |")
             continue
+        share = "-" if row["matmul_share"] is None else f"{row['matmul_share']:.1%}"
         lines.append(
             f"| {row['name']} | {row['tokens']} | {row['wall_s']} | {row['tok_per_s']} | "
-            f"{row.get('speedup_vs_naive', 1.0)} | {row['tok_per_cpu_s']} | {row['matmul_share']:.1%} | "
+            f"{row.get('speedup_vs_naive', 1.0)} | {row['tok_per_cpu_s']} | {share} | "
             f"{row.get('match_naive', '-')} | {row['load_avg'][0]} -> {row['load_avg'][1]} |")
     lines += ["", "Mismatches with naive (first differing token, naive top-1/top-2 logit margin there):", ""]
     for row in r["runs"]:

@@ -51,8 +51,11 @@ def _explain(e: Exception, overrides: list[str]) -> ConfigError:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     m = re.search(r"Could not find '(\w+)/([^']+)'", msg) or re.search(r"In '(\w+)': Could not find '\1/([^']+)'", msg)
     if m and m.group(1) in GROUPS:
-        g = m.group(1)
-        return ConfigError(f"unknown {g} '{m.group(2)}'; valid choices: {', '.join(group_options(g))}")
+        g, opt = m.group(1), m.group(2)
+        if "/" in opt:  # a nested group such as arc/teachers=...
+            sub, opt = opt.rsplit("/", 1)
+            g = f"{g}/{sub}"
+        return ConfigError(f"unknown {g} '{opt}'; valid choices: {', '.join(group_options(g)) or 'none'}")
     m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
     if m:
         key = m.group(1)

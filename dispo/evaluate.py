@@ -15,6 +15,26 @@ DEFAULT_TASKS = ("verbal", "svr", "hedge")
 DOMAIN_TASKS = {"mcas": ("mcas",)}
 
 
+ENGINES = ("transformers", "vllm")
+
+
+def decoding_for(cfg: dict, decoding: dict | None = None) -> dict:
+    """The decoding a run generates with: `decoding` (default cfg.decoding) with the top-level
+    `engine` switch applied. engine=vllm sets decoding.engine=vllm; engine=transformers leaves
+    the decoding's own engine (auto unless set)."""
+    from dispo.errors import ConfigError
+
+    dec = dict(decoding or cfg["decoding"])
+    engine = cfg.get("engine") or "transformers"
+    if engine not in ENGINES:
+        raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "vllm":
+        if dec.get("engine", "auto") not in ("auto", "vllm"):
+            raise ConfigError(f"engine=vllm conflicts with decoding.engine={dec['engine']}; drop one of them")
+        dec["engine"] = "vllm"
+    return dec
+
+
 def generate_texts(lm, items: list[Item], decoding: dict, seed: int = 0, intervention: dict | None = None,
                    system_prompt: str | None = None, progress: bool = True, cache: Any = True) -> list[Generation]:
     from dispo.generate.engine import generate
@@ -82,7 +102,7 @@ def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge,
     stage = f"arm:{arm}"
     if run is not None and run.stage_done(stage) and run.samples_path(arm).exists():
         return run.read_samples(arm)
-    decoding = dict(decoding or cfg["decoding"])
+    decoding = decoding_for(cfg, decoding)
     seed = cfg.get("seed", 0) if seed is None else seed
     if system_prompt is None:
         system_prompt = cfg.get("system_prompt")

@@ -47,3 +47,16 @@ def test_disposition_alias_and_presets(tmp_path, monkeypatch):
     assert cfg["limit"] == 6 and cfg["decoding"]["max_new_tokens"] == 9 and cfg["arc"]["k"] == 2
     with pytest.raises(ConfigError, match="unknown arc.preset 'huge'.*smoke"):
         compose_config(["arc=toy", "arc.preset=huge"])
+
+
+def test_unknown_nested_group_option_lists_that_groups_choices():
+    import pytest as _pytest
+
+    from dispo.config import compose_config
+    from dispo.errors import ConfigError
+
+    with _pytest.raises(ConfigError, match=r"unknown arc/teachers 'nope'; valid choices: local, paper"):
+        compose_config(["arc/teachers=nope"], base={"arc": "arc1"})
+    cfg = compose_config(["arc/teachers=paper"], base={"arc": "arc1"})
+    assert cfg["arc"]["teachers"]["name"] == "paper"
+    assert {s["backend"] for s in cfg["arc"]["teachers"]["stages"].values()} == {"openai"}

@@ -123,10 +123,10 @@ class Arc1Distill(Recipe):
         return {"n_train": len(train), "n_held_out": len(held)}
 
     def stage_base_train(self) -> dict:
-        from dispo.evaluate import generate_texts
+        from dispo.evaluate import decoding_for, generate_texts
 
         train, _ = self._items()
-        gens = generate_texts(self.base_lm, train, dict(self.cfg["decoding"]), seed=int(self.cfg.get("seed", 0)),
+        gens = generate_texts(self.base_lm, train, decoding_for(self.cfg), seed=int(self.cfg.get("seed", 0)),
                               system_prompt=self.cfg.get("system_prompt"), progress=self.progress)
         scores = self._domain.content_scores(train, [g.output for g in gens], self._judge)
         rows = [{"id": it.id, "output": g.output, "finish_reason": g.finish_reason, "score": s.to_json()}

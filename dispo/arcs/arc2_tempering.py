@@ -179,6 +179,9 @@ class Arc2Tempering(Recipe):
     def setup(self) -> None:
         from dispo.attribution import METHODS
 
+        if "vllm" in (self.cfg.get("engine"), (self.cfg.get("decoding") or {}).get("engine")):
+            # vLLM runs its own copy of the weights: no forward hooks at o_proj to reach
+            raise ConfigError("arc2 needs forward hooks at o_proj: it runs on transformers; drop engine=vllm")
         a = self.a = _merge(DEFAULTS, self.cfg.get("arc") or {})
         if a["disposition"] not in DISPOSITION_AXES:
             raise ConfigError(f"unknown disposition '{a['disposition']}'; valid choices: {', '.join(DISPOSITION_AXES)}")

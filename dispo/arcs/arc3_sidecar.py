@@ -156,6 +156,9 @@ class Arc3Sidecar(Recipe):
         from dispo.features import parse_layers
         from dispo.probe import Bars, Taxonomy
 
+        if "vllm" in (self.cfg.get("engine"), (self.cfg.get("decoding") or {}).get("engine")):
+            # vLLM runs its own copy of the weights: no hidden states to reach
+            raise ConfigError("arc3 needs hidden states: it runs on transformers; drop engine=vllm")
         self.a = _merge(DEFAULTS, self.cfg.get("arc") or {})
         a = self.a
         try:

@@ -10,6 +10,8 @@ Two paths, chosen by what the model's KV cache supports (`DecodingParams.engine=
   (full softmax attention): llama, qwen3, qwen2, ...
 - padded: `model.generate` on batches of similar-length prompts. Used for caches the loop
   cannot slice and merge (Qwen3.5's Gated-DeltaNet state, Gemma's sliding-window layers).
+- vllm (only when asked for, `engine=vllm`): dispo/generate/vllm_backend.py, the optional
+  vLLM extra on a CUDA GPU. Same prompts, stop tokens, per-item seeds and records.
 
 Both paths tokenize, pad and pick tokens identically, so greedy outputs agree (up to fp32
 rounding differences between batch shapes). Sampling is seeded per item, from
@@ -31,7 +33,7 @@ from dispo.generate.cache import ResponseCache, response_key
 from dispo.generate.progress import GenerationProgress
 from dispo.types import Generation
 
-ENGINES = ("auto", "continuous", "padded")
+ENGINES = ("auto", "continuous", "padded", "vllm")
 # Not output-deciding: greedy results don't depend on batch size or on the path taken.
 _NOT_IN_CACHE_KEY = ("batch_size", "engine")
 
@@ -50,8 +52,8 @@ class DecodingParams:
     repetition_penalty: HF-style penalty on tokens of the prompt and output so far
         (1.0 = off); padding is never penalised.
     engine: "auto" (continuous when the model's cache allows it, else padded),
-        "continuous" or "padded". The path that actually ran is recorded in each
-        Generation's `decoding["engine"]`.
+        "continuous", "padded" or "vllm" (optional extra, CUDA GPU). The path that actually
+        ran is recorded in each Generation's `decoding["engine"]`.
     """
 
     max_new_tokens: int = 512
@@ -135,7 +137,7 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
     eos, every generation_config eos id, <|im_end|>/<end_of_turn> where present) or
     "length" (max_new_tokens reached without one), and n_tokens = generated tokens
     excluding padding and the stop token. decoding = params.to_dict() with "engine" set to
-    the path that produced it ("continuous" | "padded").
+    the path that produced it ("continuous" | "padded" | "vllm").
     """
     params = DecodingParams.from_config(decoding)
     if cache is True:
@@ -167,6 +169,10 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
 
         if jobs:
             engine = choose_engine(lm, params)
+            if engine == "vllm" and intervention:
+                # vLLM runs its own copy of the weights: an intervention applied to lm.model
+                # (forward hooks) would silently not be there
+                raise DispoError(f"engine=vllm cannot apply intervention {intervention}; use engine=transformers")
 
             def emit(job: _Job, output: str, finish_reason: str, n_tokens: int) -> None:
                 gen = Generation(id=job.item_id, prompt=job.prompt, output=output,
@@ -182,7 +188,7 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
                 if on_result:
                     on_result(gen)
 
-            runner = {"continuous": _run_continuous, "padded": _run_padded}[engine]
+            runner = {"continuous": _run_continuous, "padded": _run_padded, "vllm": _run_vllm}[engine]
             runner(lm, jobs, params, seed, emit, bar)
 
     missing = [requests[i][0] for i, g in enumerate(results) if g is None]
@@ -252,14 +258,26 @@ def stop_token_ids(lm) -> set[int]:
     return ids
 
 
+def item_seed(seed: int, item_id: str) -> int:
+    """The sampling seed of one item, from (seed, item id) only; every engine seeds with it."""
+    digest = hashlib.sha256(f"{seed}\x00{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
 def _item_generator(seed: int, item_id: str):
-    """A torch.Generator seeded from (seed, item id) only."""
+    """A torch.Generator seeded with item_seed(seed, item_id)."""
     import torch
 
-    digest = hashlib.sha256(f"{seed}\x00{item_id}".encode()).digest()
     g = torch.Generator(device="cpu")
-    g.manual_seed(int.from_bytes(digest[:8], "little") & ((1 << 63) - 1))
+    g.manual_seed(item_seed(seed, item_id))
     return g
+
+
+def _run_vllm(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, bar) -> None:
+    # imported here: vllm_backend imports this module, and vLLM itself is optional
+    from dispo.generate.vllm_backend import run_vllm
+
+    run_vllm(lm, jobs, params, seed, emit, bar)
 
 
 def _tokenize(lm, jobs: list[_Job]) -> None:
@@ -288,6 +306,7 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
 
     histories: per row, a 1-D LongTensor of the row's prompt + output so far (no padding);
     only read when repetition_penalty != 1. generators: per-row torch.Generators (sampling).
+    Works on the logits' device (CPU or GPU); the picked ids come back on the CPU.
     """
     import torch
 
@@ -295,12 +314,12 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
     if params.repetition_penalty != 1.0:
         logits = logits.clone()
         for r, hist in enumerate(histories):
-            seen = torch.unique(hist)
+            seen = torch.unique(hist).to(logits.device)
             vals = logits[r, seen]
             logits[r, seen] = torch.where(vals < 0, vals * params.repetition_penalty,
                                           vals / params.repetition_penalty)
     if not params.sampling:
-        return logits.argmax(dim=-1)
+        return logits.argmax(dim=-1).cpu()
     logits = logits / params.temperature
     if params.top_k > 0 and params.top_k < logits.shape[-1]:
         kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
@@ -315,11 +334,11 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
     # inverse-CDF draw with one uniform per row from that row's own generator (much cheaper
     # than torch.multinomial over the whole vocabulary, and as exact)
     cdf = logits.softmax(dim=-1).cumsum(dim=-1)
-    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators])
+    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in generators]).to(cdf.device)
     target = (u.to(cdf.dtype) * cdf[:, -1]).unsqueeze(-1)
     # right=True: the first token whose cdf exceeds the target, so zero-mass tokens never win
     picked = torch.searchsorted(cdf, target, right=True).squeeze(-1)
-    return picked.clamp(max=cdf.shape[-1] - 1)
+    return picked.clamp(max=cdf.shape[-1] - 1).cpu()
 
 
 def _finish(lm, job: _Job, generated: list[int], stop_ids: set[int], params: DecodingParams, emit) -> None:
@@ -359,7 +378,7 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
             hist = [input_ids[r, p:] for r, p in enumerate(self.pad_lens)]
             picked = _select_tokens(scores, params, hist, self.generators)
             forced = torch.full_like(scores, float("-inf"))
-            forced[torch.arange(scores.shape[0]), picked] = 0.0
+            forced[torch.arange(scores.shape[0], device=scores.device), picked.to(scores.device)] = 0.0
             return forced
 
     needs_processor = params.sampling or params.repetition_penalty != 1.0
@@ -372,12 +391,18 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
             gens = [_item_generator(seed, j.item_id) for j in batch] if params.sampling else None
             processors.append(_PickTokens(pad_lens, gens))
         with torch.no_grad():
-            out = lm.model.generate(input_ids=ids, attention_mask=mask, generation_config=gen_config,
+            dev = _device(lm.model)
+            out = lm.model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), generation_config=gen_config,
                                     logits_processor=processors)
-        new = out[:, ids.shape[1]:].tolist()
+        new = out[:, ids.shape[1]:].cpu().tolist()
         for job, row in zip(batch, new):
             _finish(lm, job, row, stop_ids, params, emit)
             bar.tokens(min(len(row), params.max_new_tokens))
+
+
+def _device(model):
+    """Where the model's inputs must go; dispo's own bookkeeping tensors stay on the CPU."""
+    return next(model.parameters()).device
 
 
 def _pad_id(lm) -> int:
@@ -414,8 +439,8 @@ class _Batch:
             return
         idx = torch.tensor(keep, dtype=torch.long)
         for layer in self.cache.layers:
-            layer.keys = layer.keys.index_select(0, idx)
-            layer.values = layer.values.index_select(0, idx)
+            layer.keys = layer.keys.index_select(0, idx.to(layer.keys.device))
+            layer.values = layer.values.index_select(0, idx.to(layer.values.device))
         self.mask = self.mask.index_select(0, idx)
         self.positions = self.positions.index_select(0, idx)
         self.next_tokens = self.next_tokens.index_select(0, idx)
@@ -508,8 +533,9 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
                 batch.merge(fresh)
                 continue
             step_mask = torch.cat([batch.mask, torch.ones((len(batch), 1), dtype=batch.mask.dtype)], dim=1)
-            out = model(input_ids=batch.next_tokens[:, None], attention_mask=step_mask,
-                        position_ids=batch.positions[:, None], past_key_values=batch.cache,
+            dev = _device(model)
+            out = model(input_ids=batch.next_tokens[:, None].to(dev), attention_mask=step_mask.to(dev),
+                        position_ids=batch.positions[:, None].to(dev), past_key_values=batch.cache,
                         use_cache=True, logits_to_keep=1)
             batch.mask = step_mask
             batch.positions = batch.positions + 1
@@ -524,7 +550,8 @@ def _prefill(model, jobs: list[_Job], params: DecodingParams, seed: int, pad_id:
     # same position ids as generate(): count of real tokens before each one
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config.get_text_config(decoder=True))
-    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids,
+    dev = _device(model)
+    out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
                 past_key_values=cache, use_cache=True, logits_to_keep=1)
     fresh = _Batch()
     fresh.cache = out.past_key_values
