@@ -112,12 +112,66 @@ def table(rows: list[dict]) -> list[str]:
     return out
 
 
+def _load(results: Path, name: str) -> dict:
+    try:
+        r = json.loads((results / f"{name}.json").read_text())
+        return r if isinstance(r, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def headline(results: Path) -> list[dict]:
+    """The ratios the targets are stated in, computed from the result files (missing -> absent)."""
+    rows = []
+    lm = _load(results, "vs_lm_eval")
+    if lm.get("speedup_dispo_over_lm_eval") is not None:
+        ag = lm.get("agreement") or {}
+        rows.append({"measure": "HumanEval generation tokens/s, dispo / lm-eval HFLM (same prompts, greedy)",
+                     "target": ">= 1.0", "measured": lm["speedup_dispo_over_lm_eval"],
+                     "detail": f"{(lm.get('dispo') or {}).get('tokens_per_s')} vs {(lm.get('lm_eval') or {}).get('tokens_per_s')} tok/s; "
+                               f"outputs identical {ag.get('exact')}/{ag.get('n')}"})
+    sft = _load(results, "sft_vs_trl")
+    if sft.get("ratio_dispo_over_trl") is not None:
+        rows.append({"measure": "LoRA SFT tokens/s, dispo / plain TRL SFTTrainer", "target": ">= 0.95",
+                     "measured": sft["ratio_dispo_over_trl"],
+                     "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s"})
+    gen = _load(results, "generation")
+    by = {r.get("name"): r for r in gen.get("runs") or [] if isinstance(r, dict)}
+    best = max((r for r in by.values() if str(r.get("name", "")).startswith("dispo continuous")),
+               key=lambda r: r.get("tok_per_s") or 0, default=None)
+    if best:
+        rows.append({"measure": f"generation tokens/s, {best['name']} / naive model.generate batch 1",
+                     "target": "-", "measured": best.get("speedup_vs_naive"),
+                     "detail": f"{best.get('tok_per_s')} tok/s; {best.get('match_naive')} outputs equal naive's"})
+        rows.append({"measure": "share of measured fp32 matmul peak reached by generation",
+                     "target": "-", "measured": best.get("matmul_share"),
+                     "detail": f"peak {(gen.get('machine') or {}).get('matmul_fp32_gflops')} GFLOP/s; 2 x params x tok/s"})
+    att = _load(results, "attribution")
+    if att.get("ratio_attribution_vs_plain_last") is not None:
+        rows.append({"measure": "head attribution time / one forward pass (logits_to_keep=1), 100 chef items",
+                     "target": "~1 (not one pass per head)", "measured": att["ratio_attribution_vs_plain_last"],
+                     "detail": f"{att.get('n_heads')} heads; one pass per head would take ~{att.get('one_pass_per_head_estimate_seconds', 0):.0f} s"})
+    feat = (_load(results, "features").get("results") or {})
+    if feat:
+        b, r = max(((k, v) for k, v in feat.items() if isinstance(v, dict)), key=lambda kv: kv[1].get("items_per_s") or 0)
+        rows.append({"measure": f"feature extraction items/s, batch {b} / batch 1", "target": "-",
+                     "measured": r.get("speedup_vs_bs1"),
+                     "detail": f"{r.get('items_per_s')} items/s; max |diff| vs batch 1 {r.get('max_abs_diff_vs_bs1')}"})
+    vl = _load(results, "vllm")
+    if vl.get("skipped"):
+        rows.append({"measure": "vLLM engine", "target": "-", "measured": "not run", "detail": vl["skipped"]})
+    return rows
+
+
 def summarise(results: Path, runs: list[dict] | None = None) -> Path:
     lines = ["# dispo benchmarks", "",
              f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} by `bench/run_all.py`.", "",
              "## Machine", ""]
     lines += [f"- {k}: {v}" for k, v in machine().items()]
     lines.append("")
+    heads = headline(results)
+    if heads:
+        lines += ["## Headline ratios", ""] + table(heads) + [""]
     if runs:
         lines += ["## Scripts run", ""] + table(runs) + [""]
     files = sorted(results.glob("*.json"))
@@ -136,9 +190,11 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
             lines += ["Machine: " + ", ".join(f"{k}={v}" for k, v in r["machine"].items()), ""]
         if r.get("settings"):
             lines += ["Settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()), ""]
-        if isinstance(r.get("rows"), list) and r["rows"]:
-            lines += table([x for x in r["rows"] if isinstance(x, dict)]) + [""]
-        rest = {k: v for k, v in r.items() if k not in ("name", "title", "machine", "settings", "rows", "notes", "skipped")}
+        for key in ("rows", "runs"):
+            if isinstance(r.get(key), list) and r[key]:
+                lines += table([{k: v for k, v in x.items() if not isinstance(v, (list, dict))}
+                                for x in r[key] if isinstance(x, dict)]) + [""]
+        rest = {k: v for k, v in r.items() if k not in ("name", "title", "machine", "settings", "rows", "runs", "notes", "skipped")}
         flat = list(_flat(rest))
         if flat:
             lines += ["<details><summary>all numbers</summary>", ""] + table([{"key": k, "value": v} for k, v in flat]) + ["", "</details>", ""]

@@ -57,7 +57,7 @@ def _score(result: SandboxResult | None, extracted: str, truncated: bool, source
                          "extracted_chars": len(extracted), "truncated": truncated,
                          "source": source, "stderr_tail": result.stderr_tail[-STDERR_KEEP:],
                          "duration_s": result.duration_s,
-                         "network": result.isolation.get("network")})
+                         "network": result.isolation.get("network"), "isolation": dict(result.isolation)})
 
 
 @DOMAINS.register("code")
