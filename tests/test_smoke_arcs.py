@@ -116,3 +116,28 @@ def test_arc3_smoke(env):
         x = z["X"]
     assert x.ndim == 2 and x.shape[1] == 576 and np.isfinite(x).all()  # SmolLM2-135M hidden size
     assert "arc3" in res
+
+
+def test_report_over_the_smoke_runs(env):
+    """`dispo report` over the real runs above: every metric cell equals the run's results.json."""
+    import pandas as pd
+
+    root, _ = env
+    runs = sorted(p.parent for p in (root / "runs").rglob("results.json"))
+    if len(runs) < 2:
+        pytest.skip("the smoke runs above did not all run")
+    p = _dispo(env, "report", *map(str, runs), "--out", str(root / "report"))
+    assert p.returncode == 0, p.stderr[-3000:]
+    df = pd.read_csv(root / "report" / "metrics.csv")
+    checked = 0
+    for run in runs:
+        metrics = json.loads((run / "results.json").read_text())["metrics"]
+        rows = df[df["run"] == run.name]
+        for arm, ms in metrics.items():
+            for name, m in ms.items():
+                if isinstance(m, dict) and isinstance(m.get("value"), (int, float)):
+                    cell = rows[(rows["arm"] == arm) & (rows["metric"] == name)]["value"]
+                    assert len(cell) == 1 and cell.iloc[0] == pytest.approx(m["value"], abs=1e-9), (run.name, arm, name)
+                    checked += 1
+    assert checked >= 20
+    assert list((root / "report" / "figures").glob("*.png"))
