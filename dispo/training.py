@@ -231,6 +231,20 @@ def _losses(log_history: list[dict]) -> list[dict]:
 # --------------------------------------------------------------------------- SFT
 
 
+def _trainer_args(c: dict, out_dir: Path, seed: int, max_length: int | None) -> dict:
+    """TrainingArguments shared by SFT and DPO: schedule, seeds, CPU/fp32, per-step logging, no
+    checkpoints (the run dir's stages are the resume points)."""
+    return dict(
+        output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"),
+        num_train_epochs=float(c["epochs"]), max_steps=int(c["max_steps"]),
+        per_device_train_batch_size=int(c["batch_size"]), gradient_accumulation_steps=_accum(c),
+        learning_rate=float(c["lr"]), lr_scheduler_type=c["scheduler"], warmup_steps=float(c["warmup_ratio"]),
+        max_length=max_length, seed=seed, data_seed=seed, bf16=False, fp16=False, use_cpu=_use_cpu(),
+        gradient_checkpointing=bool(c["gradient_checkpointing"]), logging_steps=1, save_strategy="no",
+        report_to=c["report_to"] or "none", disable_tqdm=not c["progress"], dataloader_num_workers=0,
+    )
+
+
 def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | Path, cfg: dict | None = None,
               *, seed: int = 0, log_path: str | Path | None = None,
               callbacks: list | None = None) -> dict[str, Any]:
@@ -262,17 +276,8 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
     t0 = time.time()
     try:
         loss_before = masked_mean_loss(model, examples, tok.pad_token_id)
-        args = SFTConfig(
-            output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"),
-            num_train_epochs=float(c["epochs"]), max_steps=int(c["max_steps"]),
-            per_device_train_batch_size=int(c["batch_size"]), gradient_accumulation_steps=_accum(c),
-            learning_rate=float(c["lr"]), lr_scheduler_type=c["scheduler"], warmup_steps=float(c["warmup_ratio"]),
-            weight_decay=float(c["weight_decay"]), max_length=max_length, packing=False,
-            seed=seed, data_seed=seed, bf16=False, fp16=False, use_cpu=_use_cpu(),
-            gradient_checkpointing=bool(c["gradient_checkpointing"]), logging_steps=1, save_strategy="no",
-            report_to=c["report_to"] or "none", disable_tqdm=not c["progress"],
-            dataloader_num_workers=0, remove_unused_columns=False,
-        )
+        args = SFTConfig(**_trainer_args(c, out_dir, seed, max_length),
+                         weight_decay=float(c["weight_decay"]), packing=False, remove_unused_columns=False)
         trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
                              processing_class=tok, callbacks=callbacks)
         trainer.train()
@@ -356,17 +361,8 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
     t0 = time.time()
     try:
         margin_before = dpo_pair_logratio(model, lm, pairs)
-        args = DPOConfig(
-            output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"),
-            num_train_epochs=float(c["epochs"]), max_steps=int(c["max_steps"]),
-            per_device_train_batch_size=int(c["batch_size"]), gradient_accumulation_steps=_accum(c),
-            learning_rate=float(c["lr"]), lr_scheduler_type=c["scheduler"], warmup_steps=float(c["warmup_ratio"]),
-            beta=float(c["beta"]), max_length=max_length, precompute_ref_log_probs=False,
-            seed=seed, data_seed=seed, bf16=False, fp16=False, use_cpu=_use_cpu(),
-            gradient_checkpointing=bool(c["gradient_checkpointing"]), logging_steps=1, save_strategy="no",
-            report_to=c["report_to"] or "none", disable_tqdm=not c["progress"],
-            dataloader_num_workers=0,
-        )
+        args = DPOConfig(**_trainer_args(c, out_dir, seed, max_length),
+                         beta=float(c["beta"]), precompute_ref_log_probs=False)
         trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(_dpo_rows(lm, pairs)),
                              processing_class=tok, callbacks=callbacks)
         if c["reference"] == "base" and "ref" in model.peft_config:

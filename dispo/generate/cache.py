@@ -19,9 +19,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from dispo import atomic
 
 ENTRY_VERSION = 1
 _FINISH_REASONS = ("stop", "length")
@@ -98,19 +99,7 @@ class ResponseCache:
         in the entry for inspection but never needed to serve it."""
         entry = {**extra, "version": ENTRY_VERSION, "key": key, "output": output,
                  "finish_reason": finish_reason, "n_tokens": int(n_tokens)}
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key[:8]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(canonical_json(entry))
-            os.replace(tmp, target)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic.write_text(self.path(key), canonical_json(entry))
         self.generated_tokens += int(n_tokens)
 
     def __len__(self) -> int:
