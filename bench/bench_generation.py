@@ -1,7 +1,7 @@
 """Generation throughput: naive one-prompt-at-a-time model.generate vs dispo's engine.
 
-    python bench/bench_generation.py            # 8 prompts, max_new_tokens 64, batch 1 and 8 (make bench)
-    python bench/bench_generation.py --full     # 32 HumanEval prompts, max_new_tokens 256, batch 1/8/16/32
+    python bench/bench_generation.py            # 32 HumanEval prompts, max_new_tokens 256
+    python bench/bench_generation.py --quick    # 8 prompts, max_new_tokens 64, batch 1 and 8
 
 Embedded model (SmolLM2-135M-Instruct, fp32, CPU), greedy. Writes
 bench/results/generation.json and bench/results/generation.md. See bench/README.md.
@@ -137,8 +137,7 @@ def vllm_unavailable() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--full", action="store_true", help="32 prompts, max_new_tokens 256, batch sizes 1,8,16,32")
-    ap.add_argument("--quick", action="store_true", help="the default (kept for old command lines)")
+    ap.add_argument("--quick", action="store_true", help="8 prompts, max_new_tokens 64, batch sizes 1 and 8")
     ap.add_argument("--n-prompts", type=int)
     ap.add_argument("--max-new-tokens", type=int)
     ap.add_argument("--batch-sizes", type=str, help="comma-separated, default 1,8,16,32")
@@ -146,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-hf-cb", action="store_true", help="skip transformers' generate_batch")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
-    args.quick = not args.full
     n_prompts = args.n_prompts or (8 if args.quick else 32)
     max_new = args.max_new_tokens or (64 if args.quick else 256)
     batch_sizes = [int(b) for b in (args.batch_sizes or ("1,8" if args.quick else "1,8,16,32")).split(",")]
