@@ -140,8 +140,10 @@ def headline(results: Path) -> list[dict]:
     best = max((r for r in by.values() if str(r.get("name", "")).startswith("dispo continuous")),
                key=lambda r: r.get("tok_per_s") or 0, default=None)
     if best:
-        rows.append({"measure": f"generation tokens/s, {best['name']} / naive model.generate batch 1",
-                     "target": "-", "measured": best.get("speedup_vs_naive"),
+        rows.append({"measure": f"generation tokens/s, {best['name']} / naive model.generate batch 1"
+                                f" ({(gen.get('settings') or {}).get('n_prompts')} prompts x "
+                                f"{(gen.get('settings') or {}).get('max_new_tokens')} max new tokens)",
+                     "target": ">= 8 (not met)" if (best.get("speedup_vs_naive") or 0) < 8 else ">= 8", "measured": best.get("speedup_vs_naive"),
                      "detail": f"{best.get('tok_per_s')} tok/s; {best.get('match_naive')} outputs equal naive's"})
         rows.append({"measure": "share of measured fp32 matmul peak reached by generation",
                      "target": "-", "measured": best.get("matmul_share"),
