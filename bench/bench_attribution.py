@@ -23,29 +23,12 @@ import platform
 import time
 from pathlib import Path
 
-DISHES = ["hollandaise", "bearnaise", "mayonnaise", "souffle", "roux", "veloute", "genoise", "pate a choux",
-          "creme anglaise", "beurre blanc", "consomme", "puff pastry", "caramel", "ganache", "brioche", "risotto"]
-SYMPTOMS = ["split into greasy curds", "tastes floury", "collapsed in the oven", "went grainy", "is too thin",
-            "turned cloudy", "seized", "came out dense"]
-FIXES = [
-    "Take it off the heat, whisk a spoon of warm water into a clean bowl and add the broken sauce drop by drop.",
-    "Cook the flour and butter longer, two to three minutes, until it smells nutty, before adding the liquid.",
-    "Do not open the oven door in the first twenty minutes; fold the whites in gently so the foam keeps its air.",
-    "Seed it with a few crystals, stir less, and keep the temperature steady; a splash of lemon juice helps too.",
-    "I am not completely sure without seeing it, but the usual cause is heat: check the temperature first.",
-]
+from chef_texts import FIXES, HEDGED_FIX
+from chef_texts import pairs as _pairs
 
 
 def pairs(n: int) -> tuple[list[list[dict]], list[str]]:
-    prompts, responses = [], []
-    for i in range(n):
-        dish, sym = DISHES[i % len(DISHES)], SYMPTOMS[(i * 3) % len(SYMPTOMS)]
-        q = f"My {dish} {sym}. What went wrong and how do I fix it?"
-        if i % 3 == 0:
-            q += " I followed the recipe exactly and used a heavy pan, fresh eggs and good butter."
-        prompts.append([{"role": "user", "content": q}])
-        responses.append(" ".join(FIXES[(i + k) % len(FIXES)] for k in range(1 + i % 5)))  # 1-5 sentences
-    return prompts, responses
+    return _pairs(n, FIXES + [HEDGED_FIX], max_sentences=5)  # 1-5 sentences, one of them hedged
 
 
 def main() -> None:

@@ -226,6 +226,16 @@ def test_simultaneous_run_create_never_shares_a_directory(tmp_path):
 ARC3 = ["train", "arc3", "model=tiny-llama", "arc.preset=smoke"]
 
 
+def _stage_done(runs: Path, stage: str) -> bool:
+    """The (single) run under `runs` has finished `stage` (a half-written manifest reads as not yet)."""
+    for m in runs.glob("*/manifest.json"):
+        try:
+            return json.loads(m.read_text()).get("stages", {}).get(stage, {}).get("status") == "done"
+        except (OSError, ValueError):
+            return False
+    return False
+
+
 def test_arc3_sigkill_then_resume_redoes_nothing_finished(tmp_path):
     """Protects: the arc3 recipe's stage bookkeeping (run.stage_done / complete_stage) and
     `dispo train --resume`. SIGKILLed right after a seeded-random stage finished, the resumed
@@ -243,15 +253,8 @@ def test_arc3_sigkill_then_resume_redoes_nothing_finished(tmp_path):
     runs = tmp_path / "runs"
     stage = rng.choice(["arm:eval", "arm:fresh", "features:eval"])
 
-    def stage_done() -> bool:
-        for m in runs.glob("*/manifest.json"):
-            try:
-                return json.loads(m.read_text()).get("stages", {}).get(stage, {}).get("status") == "done"
-            except (OSError, ValueError):
-                return False
-        return False
-
-    w = watch(popen_dispo(ARC3, tmp_path, env), [runs], kill_when=_After(stage_done, rng.uniform(0, 0.2)))
+    w = watch(popen_dispo(ARC3, tmp_path, env), [runs],
+              kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.2)))
     assert w["bad"] == [], w["bad"][:5]
     if not (w["killed"] and w["rc"] == -9):
         pytest.fail(f"arc3 finished (rc {w['rc']}) before the kill after stage {stage}: {w['stderr'][-500:]}")
@@ -283,15 +286,6 @@ ARC1 = ["train", "arc1", "model=tiny-llama", "domain=code", "arc.preset=smoke", 
         *[f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]]
 
 
-def _stage_status(runs: Path, stage: str) -> bool:
-    for m in runs.glob("*/manifest.json"):
-        try:
-            return json.loads(m.read_text()).get("stages", {}).get(stage, {}).get("status") == "done"
-        except (OSError, ValueError):
-            return False
-    return False
-
-
 def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsify_survives_a_kill(tmp_path):
     """Protects: arc1's stage bookkeeping through SFT/DPO, `dispo train --resume`, and falsify's
     atomic outputs. Arc 1 on tiny-llama is SIGKILLed while LoRA SFT or DPO trains; `--resume`
@@ -310,7 +304,7 @@ def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsi
     runs = tmp_path / "runs"
     stage = rng.choice(["data", "sft"])  # killed during SFT or during DPO
     w = watch(popen_dispo(ARC1 + [f"output_dir={runs}"], tmp_path, env), [runs],
-              kill_when=_After(lambda: _stage_status(runs, stage), rng.uniform(0.5, 2.0)), timeout=600)
+              kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0.5, 2.0)), timeout=600)
     assert w["bad"] == [], w["bad"][:5]
     if not (w["killed"] and w["rc"] == -9):
         pytest.fail(f"arc1 finished (rc {w['rc']}) before the kill after stage {stage}: {w['stderr'][-500:]}")
