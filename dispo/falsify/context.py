@@ -96,6 +96,5 @@ def _intervention_context(lm, intervention: dict | None):
         from dispo.tempering import temper
 
         t = intervention["tempering"]
-        lam = t["lambda"] if "lambda" in t else t["lam"]  # dispo.tempering.tempering_spec writes "lambda"
-        return temper(lm.model, [tuple(h) for h in t["heads"]], float(lam))
+        return temper(lm.model, [tuple(h) for h in t["heads"]], float(t["lambda"]))  # as tempering_spec writes it
     raise ValueError(f"unknown intervention {sorted(intervention)}")

@@ -193,3 +193,28 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     c2 = falsify_run(run2.dir, progress=False)["claims"][0]
     assert c2["checks"]["arc_specific"]["status"] == "pass"
     assert c2["verdict"] == "SURVIVES"
+
+
+def test_arc2_intervention_record_is_reapplied_by_falsify():
+    """falsify regenerates tempered arms from the intervention recorded with their samples
+    (dispo.tempering.tempering_spec): the record must re-apply the same damping, then lift it."""
+    import torch
+
+    from dispo.falsify.context import _intervention_context
+    from dispo.heads import attention_layers
+    from dispo.models.loading import load_model
+    from dispo.tempering import tempering_spec
+
+    lm = load_model("tiny-llama")
+    ids = lm.tokenizer("The sauce split because the butter was too hot.", return_tensors="pt")["input_ids"]
+
+    def logits():
+        with torch.no_grad():
+            return lm.model(input_ids=ids).logits
+
+    base = logits()
+    layer = attention_layers(lm.model)[-1].index
+    with _intervention_context(lm, tempering_spec([(layer, 0)], 0.0)):
+        damped = logits()
+    assert not torch.allclose(base, damped, atol=1e-6)
+    assert torch.equal(logits(), base)
