@@ -522,6 +522,7 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
         if len(keep) < len(batch.rows):
             batch.keep(keep)
 
+    dev = _device(model)
     with torch.no_grad():
         while waiting or batch.rows:
             free = params.batch_size - len(batch)
@@ -533,7 +534,6 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
                 batch.merge(fresh)
                 continue
             step_mask = torch.cat([batch.mask, torch.ones((len(batch), 1), dtype=batch.mask.dtype)], dim=1)
-            dev = _device(model)
             out = model(input_ids=batch.next_tokens[:, None].to(dev), attention_mask=step_mask.to(dev),
                         position_ids=batch.positions[:, None].to(dev), past_key_values=batch.cache,
                         use_cache=True, logits_to_keep=1)
