@@ -6,7 +6,7 @@
 same length-sorted, left-padded batches:
   plain        model(input_ids, attention_mask) per batch, full logits (what any forward costs)
   plain_last   the same with logits_to_keep=1 (attribution needs no logits)
-  attribution  dispo.attribution.capture_head_activations: o_proj pre-hooks on all 30 layers,
+  attribution  dispo.arcs.arc2.attribution.capture_head_activations: o_proj pre-hooks on all 30 layers,
                per-head mean norm + mean vector over the last N response tokens, one pass per batch
   rank         rank_heads, magnitude and directional (incl. held-out d), on a 50/50 cohort split
 Target: attribution ~= plain (one pass per item, not one per head: 270 heads would be ~270x).
@@ -45,8 +45,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from dispo.attribution import capture_head_activations, rank_heads
-    from dispo.heads import attention_layers
+    from dispo.arcs.arc2.attribution import capture_head_activations, rank_heads
+    from dispo.models.heads import attention_layers
     from dispo.models.loading import load_model
 
     lm = load_model(args.model, device=args.device)

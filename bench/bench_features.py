@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_features.py [--repeats 3] [--batch-sizes 1 8 16] [--threads 1]
 
 32 made-up Chef prompt + response pairs (varied lengths), frozen forward pass with hidden
-states (dispo.features.extract, layers=last4). Reports items/s per batch size (best of
+states (dispo.probes.features.extract, layers=last4). Reports items/s per batch size (best of
 `repeats` after a warm-up), the speed-up over batch 1, and the largest feature difference
 between batched and one-at-a-time (must stay < 1e-4). Writes bench/results/features.json.
 The machine's load average is recorded: shared CPUs make timings noisy.
@@ -38,7 +38,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from dispo.features import extract
+    from dispo.probes.features import extract
     from dispo.models.loading import load_model
 
     if args.threads:

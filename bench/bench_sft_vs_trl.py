@@ -1,4 +1,4 @@
-"""LoRA SFT throughput: dispo's training path (dispo.training.train_sft) vs a plain TRL script.
+"""LoRA SFT throughput: dispo's training path (dispo.arcs.arc1.training.train_sft) vs a plain TRL script.
 
 Same model (embedded smollm2-135m), same ~32 short chat examples, 1 epoch, LoRA r 8 / alpha 16
 on the attention projections, batch 4, no accumulation, lr 2e-4, cosine, seed 0, fp32 CPU.
@@ -71,7 +71,7 @@ def _timer():
 
 def run_dispo(name: str, convs: list, tmp: Path) -> dict:
     from dispo.models.loading import load_model
-    from dispo.training import build_sft_example, train_sft
+    from dispo.arcs.arc1.training import build_sft_example, train_sft
 
     lm = load_model(name)
     ex = [build_sft_example(lm, m, think="keep", max_length=SETTINGS["max_length"]) for m in convs]
@@ -143,12 +143,12 @@ def main(argv: list[str] | None = None) -> dict:
         trl = run_trl(model_dir, convs, tmp, targets)  # TRL first: any warm-up cost lands on it, not dispo
         dsp = run_dispo(a.model, convs, tmp)
     result = {
-        "name": "sft_vs_trl", "title": "LoRA SFT tokens/s: dispo.training vs plain TRL SFTTrainer",
+        "name": "sft_vs_trl", "title": "LoRA SFT tokens/s: dispo.arcs.arc1.training vs plain TRL SFTTrainer",
         "machine": machine(),
         "settings": {"model": a.model, "examples": len(convs), "lora_targets": targets, **SETTINGS},
         "dispo": dsp, "trl": trl,
         "ratio_dispo_over_trl": round(dsp["tokens_per_s"] / trl["tokens_per_s"], 2),
-        "rows": [{"side": "dispo.training.train_sft", **{k: dsp[k] for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")}},
+        "rows": [{"side": "dispo.arcs.arc1.training.train_sft", **{k: dsp[k] for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")}},
                  {"side": "TRL SFTTrainer (plain)", **{k: trl[k] for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")}}],
         "notes": "dispo masks the prompt (loss on the answer only); plain TRL on 'messages' trains on every token, "
                  "so the losses are not comparable, the compute per token is.",

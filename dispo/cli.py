@@ -35,7 +35,7 @@ app.command("report")(report_cmd.report)
 
 
 def main() -> None:
-    from dispo.errors import DispoError
+    from dispo.core.errors import DispoError
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not os.environ.get("DISPO_DEBUG"):

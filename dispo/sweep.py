@@ -32,8 +32,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from dispo import atomic
-from dispo.errors import ConfigError, DispoError
+from dispo.core import atomic
+from dispo.core.errors import ConfigError, DispoError
 
 SWEEP_FILE = "sweep.json"
 STATUSES = ("pending", "completed", "failed")
@@ -48,7 +48,7 @@ class _GroupOptions:
 
     def get_group_options(self, group_name: str, results_filter: Any = None, config_name: Any = None,
                           overrides: Any = None) -> list[str]:
-        from dispo.config import group_options
+        from dispo.core.config import group_options
 
         return group_options(group_name)
 
@@ -137,16 +137,16 @@ def run_job(command: str, overrides: list[str], base: dict, resume: bool = False
     cfg: dict | None = None
     rd = Path(run_dir) if run_dir and Path(run_dir).exists() else None
     try:
-        from dispo.config import compose_config
+        from dispo.core.config import compose_config
 
         if kind == "train":
-            from dispo.train_run import run_train
+            from dispo.arcs.train_run import run_train
 
             cfg = compose_config(overrides, base={**(base or {}), "arc": arc})
             run = run_train(arc, overrides, resume=resume, run_dir=rd, cfg=cfg)
         else:
-            from dispo.commands._run import lifecycle, open_or_create
-            from dispo.eval_run import run_eval
+            from dispo.core.lifecycle import lifecycle, open_or_create
+            from dispo.evaluation.eval_run import run_eval
 
             cfg = compose_config(overrides, base=base or None)
             run = open_or_create("eval", cfg, overrides, resume, rd)
@@ -166,7 +166,7 @@ def _failed_run_dir(kind: str, arc: str | None, cfg: dict | None, rd: Path | Non
         return str(rd.resolve())
     if cfg is None:
         return None
-    from dispo.runs import find_resumable
+    from dispo.core.runs import find_resumable
 
     found = find_resumable("eval" if kind == "eval" else f"train-{arc}", cfg, cfg.get("output_dir") or "runs")
     return str(found.resolve()) if found else None
@@ -271,7 +271,7 @@ def _new_index(root: Path, command: str, base: dict, user_overrides: list[str], 
 
 def launcher_config(overrides: list[str]) -> tuple[dict, str]:
     """(launcher config, output_dir) from the launcher.* and output_dir overrides."""
-    from dispo.config import compose_config
+    from dispo.core.config import compose_config
 
     keep = [o for o in overrides if _is_launcher(o) or _key(o) == "output_dir"]
     cfg = compose_config(keep)
@@ -285,7 +285,7 @@ def launcher_config(overrides: list[str]) -> tuple[dict, str]:
 
 
 def slurm_parameters(lc: dict, name: str) -> dict:
-    """AutoExecutor.update_parameters kwargs for conf/launcher/slurm.yaml."""
+    """AutoExecutor.update_parameters kwargs for dispo/conf/launcher/slurm.yaml."""
     p: dict[str, Any] = {
         "name": name,
         "timeout_min": int(lc.get("timeout_min") or 60),

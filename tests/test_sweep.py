@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from dispo import sweep as S
-from dispo.errors import ConfigError, DispoError
+from dispo.core.errors import ConfigError, DispoError
 
 GRID = ["model=tiny-qwen3,tiny-llama", "domain=code,chef"]
 FAST = ["limit=2", "decoding.max_new_tokens=8", "decoding.batch_size=2"]
@@ -88,7 +88,7 @@ def test_slurm_parameters_come_from_the_launcher_config():
 @pytest.mark.slow
 def test_serial_sweep_isolates_a_failure_and_resume_reruns_only_it(tmp_path, monkeypatch):
     """model x domain grid of real `dispo eval` jobs in-process; one job fails."""
-    import dispo.eval_run as ER
+    import dispo.evaluation.eval_run as ER
 
     monkeypatch.chdir(tmp_path)
     real = ER.run_eval
@@ -131,7 +131,7 @@ def test_serial_sweep_isolates_a_failure_and_resume_reruns_only_it(tmp_path, mon
 
 def test_config_error_job_fails_alone_without_a_run_dir(tmp_path, monkeypatch):
     """A value invalid for one job only (limit=0) fails that job with the config error line."""
-    import dispo.eval_run as ER
+    import dispo.evaluation.eval_run as ER
 
     monkeypatch.chdir(tmp_path)
     seen = []
@@ -160,7 +160,7 @@ def test_config_error_job_fails_alone_without_a_run_dir(tmp_path, monkeypatch):
 
 _SITE = '''
 import os
-import dispo.eval_run as ER
+import dispo.evaluation.eval_run as ER
 
 def _fake(cfg, run=None, progress=True):
     key = (cfg["model"]["name"], cfg["domain"]["name"])

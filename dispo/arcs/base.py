@@ -6,7 +6,7 @@ from typing import Any
 
 
 class Recipe:
-    """One arc. `cfg` is the resolved config dict; `run` the dispo.runs.Run it writes to.
+    """One arc. `cfg` is the resolved config dict; `run` the dispo.core.runs.Run it writes to.
 
     `run()` must be resumable: check `run.stage_done(name)` before each stage and call
     `run.complete_stage(name, info)` after it, so an interrupted run redoes nothing finished.

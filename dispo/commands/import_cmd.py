@@ -18,14 +18,14 @@ def import_(
 ) -> None:
     """Import external per-item results as an arm; results.json gets every metric its fields allow."""
     from dispo.commands.runs_cmd import print_results
-    from dispo.import_run import import_arm
+    from dispo.evaluation.import_run import import_arm
 
     run = import_arm(file, arm, run_dir=run_dir, field_map=_parse_map(field_map or []), baseline=baseline, domain=domain)
     print_results(run)
 
 
 def _parse_map(pairs: list[str]) -> dict[str, str]:
-    from dispo.errors import ConfigError
+    from dispo.core.errors import ConfigError
 
     out = {}
     for p in pairs:

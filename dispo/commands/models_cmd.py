@@ -10,7 +10,7 @@ def models() -> None:
 
     from dispo.models.registry import get_spec, model_names, offline_status
 
-    t = Table(title="dispo models (conf/model/*.yaml; any dir, .gguf or hub id via model.path= / model.hf_id=)")
+    t = Table(title="dispo models (dispo/conf/model/*.yaml; any dir, .gguf or hub id via model.path= / model.hf_id=)")
     for c in ("name", "family", "params", "source", "hf id", "offline now"):
         t.add_column(c)
     for n in model_names():

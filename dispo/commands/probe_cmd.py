@@ -16,6 +16,6 @@ def probe(
     json_out: bool = typer.Option(False, "--json", help="Emit JSON on stdout."),
 ) -> None:
     """Fit the paper's h_last probe on TRAIN, score TEST: AUC, balanced asymmetry, failure mode."""
-    from dispo.commands.probe import probe_command
+    from dispo.probes.command import probe_command
 
     probe_command(train, test, C, cv, json_out)

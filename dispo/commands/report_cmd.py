@@ -13,7 +13,7 @@ def report(
     out: Optional[Path] = typer.Option(None, "--out", help="Output dir (default runs/report_<time>)."),
 ) -> None:
     """Aggregate runs into the paper's tables (markdown + CSV) and figures (PNG)."""
-    from dispo.crossrun import build_report
+    from dispo.reporting.crossrun import build_report
 
     path = build_report(runs, out)
     typer.echo(f"report: {path}")

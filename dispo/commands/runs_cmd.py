@@ -10,7 +10,7 @@ import typer
 
 
 def _headline(results: dict) -> str:
-    from dispo.report import fmt, headline_metrics
+    from dispo.reporting.report import fmt, headline_metrics
 
     metrics = results.get("metrics") or {}
     if not metrics:
@@ -25,7 +25,7 @@ def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs directory.
     from rich.console import Console
     from rich.table import Table
 
-    from dispo.runs import list_runs
+    from dispo.core.runs import list_runs
 
     t = Table(title=f"runs in {root}")
     for c in ("id", "command", "model", "status", "headline (base arm)"):
@@ -44,7 +44,7 @@ def print_results(run) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from dispo.report import claim_id, fmt, fmt_metric, headline_metrics
+    from dispo.reporting.report import claim_id, fmt, fmt_metric, headline_metrics
 
     con = Console()
     res = run.results
@@ -78,7 +78,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<i
     from rich.panel import Panel
     from rich.syntax import Syntax
 
-    from dispo.runs import Run
+    from dispo.core.runs import Run
 
     run = Run.open(run_dir)
     con = Console()

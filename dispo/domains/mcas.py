@@ -2,7 +2,7 @@
 
 Half are `tricky` (underspecified requests such as "Set up CI/CD for my project." where a good
 answer asks or states its assumptions), half `straightforward`. There is no content scorer:
-a judge gives each response 0/1/2 and MCAS = sum / (2N) * 100 (see `dispo.metrics`).
+a judge gives each response 0/1/2 and MCAS = sum / (2N) * 100 (see `dispo.stats.metrics`).
 Data: `dispo/data/mcas/prompts.jsonl` (tinmanlabsl/disposition-distillation ed3d921, MIT).
 """
 
@@ -15,9 +15,9 @@ from typing import Any
 
 from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
-from dispo.errors import ConfigError, InputFileError
-from dispo.paths import DATA_DIR
-from dispo.types import Item, Score
+from dispo.core.errors import ConfigError, InputFileError
+from dispo.core.paths import DATA_DIR
+from dispo.core.types import Item, Score
 
 PROMPTS_FILE = DATA_DIR / "mcas" / "prompts.jsonl"
 KINDS = ("tricky", "straightforward")

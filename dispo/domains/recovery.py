@@ -21,8 +21,8 @@ from typing import Any, Callable, Sequence
 from dispo.domains import DOMAINS, get_domain
 from dispo.domains.base import Domain
 from dispo.domains.code import load_template
-from dispo.errors import ConfigError, DispoError
-from dispo.types import Item, Score
+from dispo.core.errors import ConfigError, DispoError
+from dispo.core.types import Item, Score
 
 BASES = ("code", "chef")
 FEEDBACK_VERSION = "recovery-v1"
@@ -130,8 +130,8 @@ def feedback_items(items: Sequence[Item], first_outputs: Sequence[str],
 
 
 def _rate(fn_name: str, before: list[bool], after: list[bool]) -> float | None:
-    try:  # dispo.metrics owns the definitions; it returns nan for an empty denominator
-        from dispo import metrics
+    try:  # dispo.stats.metrics owns the definitions; it returns nan for an empty denominator
+        from dispo.stats import metrics
 
         value = getattr(metrics, fn_name)(before, after)
     except (ImportError, AttributeError):

@@ -39,7 +39,7 @@ def _result(status: str, reason: str, **numbers: Any) -> dict:
 
 
 def reclaim(base: list[dict], treat: list[dict], metric: str, prefer: dict | None = None, seed: int = 0) -> dict:
-    from dispo.summary import paired_claim
+    from dispo.stats.summary import paired_claim
 
     return paired_claim(base, treat, metric, prefer=prefer, seed=seed)
 
@@ -187,8 +187,8 @@ def seed_variance(claim: dict, ctx: FalsifyContext) -> dict:
 
 
 def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
-    from dispo.metrics import cohen_kappa
-    from dispo.summary import per_item
+    from dispo.stats.metrics import cohen_kappa
+    from dispo.stats.summary import per_item
 
     task = task_of(claim["metric"])
     src = (claim.get("source") or {}).get("base")
@@ -226,7 +226,7 @@ def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
 
 
 def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
-    from dispo.summary import arm_metrics
+    from dispo.stats.summary import arm_metrics
 
     metric = claim["metric"]
     if not is_disposition(metric):
@@ -282,7 +282,7 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     independent generator: a probe that only separates within distribution collapses here."""
     from pathlib import Path
 
-    from dispo import probe as P
+    from dispo.probes import probe as P
 
     rc = claim.get("recompute") or {}
     arts = claim.get("artifacts") or {}
@@ -341,7 +341,7 @@ def _regen_claim(claim, ctx, decoding_of, seed_of):
 
 
 def _has(samples: list[dict], metric: str) -> bool:
-    from dispo.summary import per_item
+    from dispo.stats.summary import per_item
 
     try:
         return bool(per_item(samples, metric))

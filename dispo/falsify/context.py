@@ -12,7 +12,7 @@ Regenerate = Callable[[str, dict, int], "list[dict] | None"]
 @dataclass
 class FalsifyContext:
     run: Any
-    cfg: dict  # the falsify settings (conf/falsify)
+    cfg: dict  # the falsify settings (dispo/conf/falsify)
     arms: dict[str, list[dict]]
     provenance: dict[str, dict]  # arm -> stage info (model, judge, decoding, system prompt, intervention)
     regenerate: Regenerate | None
@@ -49,12 +49,12 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
     if not provenance:
         return None, "the run records no per-arm generation provenance"
 
-    from dispo.eval_run import make_domain, make_judge
+    from dispo.evaluation.eval_run import make_domain, make_judge
 
     state: dict[str, Any] = {}
 
     def regenerate(arm: str, decoding: dict, seed: int) -> list[dict] | None:
-        from dispo.evaluate import evaluate_arm
+        from dispo.evaluation.evaluate import evaluate_arm
         from dispo.models.loading import load_model
 
         prov = provenance.get(arm)
@@ -93,7 +93,7 @@ def _intervention_context(lm, intervention: dict | None):
     if not intervention:
         return contextlib.nullcontext()
     if "tempering" in intervention:
-        from dispo.tempering import temper
+        from dispo.interventions.tempering import temper
 
         t = intervention["tempering"]
         return temper(lm.model, [tuple(h) for h in t["heads"]], float(t["lambda"]))  # as tempering_spec writes it

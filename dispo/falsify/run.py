@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dispo.falsify import checks as C
-from dispo.report import claim_id
+from dispo.reporting.report import claim_id
 from dispo.falsify.context import FalsifyContext, arm_provenance, model_regenerator
 
 # checks whose absence leaves a generated-output claim unverified
@@ -64,10 +64,10 @@ def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
 
 
 def _rescorer(run, gold_cache: dict):
-    from dispo.errors import DispoError
+    from dispo.core.errors import DispoError
     from dispo.judges import get_judge
-    from dispo.rescore import domain_gold, rescore_samples
-    from dispo.summary import available_sources
+    from dispo.evaluation.rescore import domain_gold, rescore_samples
+    from dispo.stats.summary import available_sources
 
     judges: dict[str, Any] = {}
 
@@ -92,9 +92,9 @@ def _rescorer(run, gold_cache: dict):
 
 def falsify_run(run_dir: str | Path, overrides: list[str] | None = None, regenerate=None, progress: bool = True) -> dict:
     """Check every claim in `run_dir`/results.json; write falsify/falsify.json and report.md."""
-    from dispo.config import compose_config
-    from dispo.errors import RunDirError
-    from dispo.runs import Run
+    from dispo.core.config import compose_config
+    from dispo.core.errors import RunDirError
+    from dispo.core.runs import Run
 
     run = Run.open(run_dir)
     res = run.results

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dispo import atomic
+from dispo.core import atomic
 
 ENTRY_VERSION = 1
 _FINISH_REASONS = ("stop", "length")

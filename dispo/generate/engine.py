@@ -28,10 +28,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from dispo.errors import ConfigError, DispoError
+from dispo.core.errors import ConfigError, DispoError
 from dispo.generate.cache import ResponseCache, response_key
 from dispo.generate.progress import GenerationProgress
-from dispo.types import Generation
+from dispo.core.types import Generation
 
 ENGINES = ("auto", "continuous", "padded", "vllm")
 # Not output-deciding: greedy results don't depend on batch size or on the path taken.
@@ -40,7 +40,7 @@ _NOT_IN_CACHE_KEY = ("batch_size", "engine")
 
 @dataclass
 class DecodingParams:
-    """Decoding parameters of a generation call (conf/decoding/*.yaml).
+    """Decoding parameters of a generation call (dispo/conf/decoding/*.yaml).
 
     max_new_tokens: generation budget per item; an item that reaches it without a stop
         token has finish_reason "length" (its output is truncated).

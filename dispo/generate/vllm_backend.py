@@ -26,7 +26,7 @@ import json
 import os
 from pathlib import Path
 
-from dispo.errors import DispoError
+from dispo.core.errors import DispoError
 from dispo.generate.engine import _finish, _tokenize, item_seed, stop_token_ids
 
 INSTALL_HINT = "engine=vllm needs vLLM and a CUDA GPU: pip install 'dispo[vllm]'"

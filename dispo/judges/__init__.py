@@ -1,6 +1,6 @@
 """Judges, registered by name and selected with `judge=NAME`."""
 
-from dispo.registry import Registry
+from dispo.core.registry import Registry
 
 JUDGES: Registry = Registry("judge")
 JUDGES.lazy("lexical", "dispo.judges.lexical")

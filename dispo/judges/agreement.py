@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dispo.errors import InputFileError
+from dispo.core.errors import InputFileError
 from dispo.judges.base import JudgeRequest
 
 REQUIRED = ("response", "verbal", "correct")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from dispo.types import Score
+from dispo.core.types import Score
 
 AXES = (
     "factual_accuracy",

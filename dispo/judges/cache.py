@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from dispo import atomic
+from dispo.core import atomic
 
 
 def default_cache_dir() -> Path:

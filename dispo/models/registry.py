@@ -1,12 +1,12 @@
-"""The model registry: one YAML per model under conf/model/."""
+"""The model registry: one YAML per model under dispo/conf/model/."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from dispo.errors import ConfigError
-from dispo.paths import conf_dir
+from dispo.core.errors import ConfigError
+from dispo.core.paths import conf_dir
 
 
 def model_names() -> list[str]:

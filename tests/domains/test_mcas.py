@@ -9,7 +9,7 @@ import pytest
 
 from dispo.domains import get_domain
 from dispo.domains.mcas import McasDomain
-from dispo.errors import ConfigError, InputFileError
+from dispo.core.errors import ConfigError, InputFileError
 
 
 @pytest.fixture(scope="module")

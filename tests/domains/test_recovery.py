@@ -7,8 +7,8 @@ import pytest
 from dispo.domains import DOMAINS, get_domain
 from dispo.domains.recovery import (RecoveryDomain, feedback_items, recovery_summary,
                                     run_recovery)
-from dispo.errors import DispoError
-from dispo.types import Item, Score
+from dispo.core.errors import DispoError
+from dispo.core.types import Item, Score
 
 FENCE = "```"
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from dispo.config import compose_config
+from dispo.core.config import compose_config
 from dispo.falsify.run import falsify_run
-from dispo.runs import Run
-from dispo.summary import claims
-from dispo.types import Score
+from dispo.core.runs import Run
+from dispo.stats.summary import claims
+from dispo.core.types import Score
 
 N = 40
 
@@ -145,7 +145,7 @@ def test_gain_inside_the_noise_is_inconclusive(tmp_path):
 
 
 def test_imported_phase0_humaneval_significant_but_unverifiable(tmp_path, reference_dir):
-    from dispo.import_run import import_arm
+    from dispo.evaluation.import_run import import_arm
 
     f = reference_dir / "phase0_humaneval_n512.jsonl"
     run = import_arm(f, "baseline", field_map={"passed": "baseline_passed"}, domain="code", root=tmp_path)
@@ -197,13 +197,13 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
 
 def test_arc2_intervention_record_is_reapplied_by_falsify():
     """falsify regenerates tempered arms from the intervention recorded with their samples
-    (dispo.tempering.tempering_spec): the record must re-apply the same damping, then lift it."""
+    (dispo.interventions.tempering.tempering_spec): the record must re-apply the same damping, then lift it."""
     import torch
 
     from dispo.falsify.context import _intervention_context
-    from dispo.heads import attention_layers
+    from dispo.models.heads import attention_layers
     from dispo.models.loading import load_model
-    from dispo.tempering import tempering_spec
+    from dispo.interventions.tempering import tempering_spec
 
     lm = load_model("tiny-llama")
     ids = lm.tokenizer("The sauce split because the butter was too hot.", return_tensors="pt")["input_ids"]

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.generate.engine import DecodingParams, _select_tokens, stop_token_ids
 
-CONF = Path(__file__).resolve().parents[2] / "conf" / "decoding"
+CONF = Path(__file__).resolve().parents[2] / "dispo" / "conf" / "decoding"
 
 
 def test_from_config_reads_shipped_yaml_and_rejects_unknown_keys():

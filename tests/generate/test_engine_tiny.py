@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from dispo.errors import DispoError
+from dispo.core.errors import DispoError
 from dispo.generate.cache import ResponseCache
 from dispo.generate.engine import DecodingParams, generate
 

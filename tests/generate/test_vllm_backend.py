@@ -13,7 +13,7 @@ import types
 
 import pytest
 
-from dispo.errors import ConfigError, DispoError
+from dispo.core.errors import ConfigError, DispoError
 from dispo.generate import vllm_backend as vb
 from dispo.generate.cache import ResponseCache, response_key
 from dispo.generate.engine import DecodingParams, _item_generator, generate, item_seed, stop_token_ids
@@ -125,7 +125,7 @@ def test_engine_vllm_is_valid_and_not_in_the_cache_key():
 
 
 def test_top_level_engine_maps_onto_the_decoding():
-    from dispo.evaluate import decoding_for
+    from dispo.evaluation.evaluate import decoding_for
 
     dec = {"max_new_tokens": 5}
     assert decoding_for({"decoding": dec, "engine": "vllm"}) == {"max_new_tokens": 5, "engine": "vllm"}
@@ -139,9 +139,9 @@ def test_top_level_engine_maps_onto_the_decoding():
 
 
 def test_arc2_and_arc3_refuse_engine_vllm_at_setup():
-    from dispo.arcs.arc2_tempering import Arc2Tempering
-    from dispo.arcs.arc3_sidecar import Arc3Sidecar
-    from dispo.config import compose_config
+    from dispo.arcs.arc2.recipe import Arc2Tempering
+    from dispo.arcs.arc3.recipe import Arc3Sidecar
+    from dispo.core.config import compose_config
 
     for arc, cls, msg in [("arc2", Arc2Tempering, "arc2 needs forward hooks at o_proj"),
                           ("arc3", Arc3Sidecar, "arc3 needs hidden states")]:
@@ -173,7 +173,7 @@ def test_cached_responses_are_shared_across_engines(lm, tmp_path, monkeypatch):
 
 
 def test_interventions_and_hooks_are_refused(lm, monkeypatch):
-    from dispo.tempering import temper
+    from dispo.interventions.tempering import temper
 
     FakeVLLM(hf_greedy(lm)).install(monkeypatch)
     dec = {"max_new_tokens": 3, "engine": "vllm"}

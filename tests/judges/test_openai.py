@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges import get_judge
 from dispo.judges.base import AXES, JudgeRequest
 

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dispo.errors import ConfigError
+from dispo.core.errors import ConfigError
 from dispo.judges import JUDGES
 from dispo.judges.base import AXES
 from dispo.judges.cache import JudgementCache, judgement_key
 from dispo.judges.prompts import TASKS, load_prompt, parse_label
 
 REF = Path("/work/shared/reference/tinman-dd")
-CONF = Path(__file__).resolve().parents[2] / "conf" / "judge"
+CONF = Path(__file__).resolve().parents[2] / "dispo" / "conf" / "judge"
 
 
 def test_every_task_has_a_v1_prompt_with_messages():

@@ -1,16 +1,12 @@
-"""Reliability suite fixtures; helpers live in relhelp.py (importlib import mode: the test
-modules put this directory on sys.path)."""
+"""Reliability suite fixtures; the helpers live in tests/helpers/relhelp.py."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from relhelp import make_cache  # noqa: E402
+from tests.helpers.relhelp import make_cache
 
 
 @pytest.fixture

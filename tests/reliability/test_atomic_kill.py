@@ -17,12 +17,12 @@ import subprocess
 import sys
 import time
 
-from relhelp import check_tree
+from tests.helpers.relhelp import check_tree
 
 WRITER = r"""
 import sys
 from pathlib import Path
-from dispo.runs import Run
+from dispo.core.runs import Run
 import numpy as np
 run = Run(Path(sys.argv[1]))
 rows = [{"id": f"item/{i}", "output": "x" * 2000, "scores": {"correct:tests": {"value": i % 2 == 0}}} for i in range(400)]
@@ -38,7 +38,7 @@ while True:
 
 
 def test_sigkill_during_rewrites_leaves_only_whole_files(tmp_path):
-    """Protects: dispo.atomic (temp file in the same dir + fsync + os.replace), used by
+    """Protects: dispo.core.atomic (temp file in the same dir + fsync + os.replace), used by
     Run.write_json / write_samples / write_text / write_npz. Never a partial manifest.json,
     samples/*.jsonl or .npz, neither while the writer runs nor after it is killed; the only
     debris a kill may leave is `.<name>.*.tmp` files."""

@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from relhelp import (check_file, comparable_results, comparable_samples, env_for, make_cache, one_error_line,
+from tests.helpers.relhelp import (check_file, comparable_results, comparable_samples, env_for, make_cache, one_error_line,
                      popen_dispo, run_dispo, snapshot, watch)
 
 # batch_size=1: greedy output is then bit-identical whatever subset of items a resumed process
@@ -101,7 +101,7 @@ class _After:
 
 
 def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(reference, tmp_path):
-    """Protects: atomic writes (dispo.atomic, response cache), stage bookkeeping in
+    """Protects: atomic writes (dispo.core.atomic, response cache), stage bookkeeping in
     manifest.json and `--resume` (find_resumable + Run.resume). A run SIGKILLed during model
     load/generation, mid-generation (after k of 6 responses are cached, with one cached entry
     then truncated on disk) and during scoring/writing resumes to samples and results equal
@@ -179,8 +179,8 @@ def test_resume_of_a_locked_run_is_refused_with_one_line(tmp_path, dispo_cache, 
     """Protects: the run's flock (Run.lock). While one process holds a run, a second
     `dispo eval --resume` (which finds that run) or `--run-dir RUN` exits 2 with one
     `error:` line naming the lock, and the run's files stay byte-identical."""
-    from dispo.config import compose_config
-    from dispo.runs import Run
+    from dispo.core.config import compose_config
+    from dispo.core.runs import Run
 
     monkeypatch.chdir(tmp_path)
     cfg = compose_config(OVERRIDES)
@@ -199,7 +199,7 @@ def test_resume_of_a_locked_run_is_refused_with_one_line(tmp_path, dispo_cache, 
 
 
 def _create(root: str, barrier, q) -> None:
-    from dispo.runs import Run
+    from dispo.core.runs import Run
 
     barrier.wait()
     run = Run.create("eval", {"seed": 0, "model": {"name": "m"}}, "m", root=root)

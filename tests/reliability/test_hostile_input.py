@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from relhelp import cli, snapshot
+from tests.helpers.relhelp import cli, snapshot
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
                 derandomize=True)
@@ -51,11 +51,11 @@ override = st.one_of(st.builds(lambda k, v: f"{k}={v}", keys, values), st.text(V
 @settings(max_examples=60, **SETTINGS)
 @given(st.lists(override, min_size=1, max_size=3))
 def test_random_overrides_give_a_config_or_one_config_error_line(ovs):
-    """Protects: dispo.config.compose_config's error funnel (Hydra/OmegaConf exceptions of
+    """Protects: dispo.core.config.compose_config's error funnel (Hydra/OmegaConf exceptions of
     any type -> ConfigError with one line) and the CLI's DispoError handler (exit 2). Any
     `key=value` list either composes or fails as one `error:` line, exit 2."""
-    from dispo.config import compose_config
-    from dispo.errors import ConfigError
+    from dispo.core.config import compose_config
+    from dispo.core.errors import ConfigError
 
     assume(all(not o.startswith("-") for o in ovs))  # options are Typer's, not overrides
     try:
@@ -109,8 +109,8 @@ def imported_run(tmp_path, monkeypatch):
        new_run=st.booleans())
 def test_import_of_a_broken_file_is_one_line_naming_file_and_line_and_changes_nothing(
         imported_run, tmp_path, n, bad_at, kind, new_run):
-    """Protects: dispo.importer.read_arm_jsonl validating the whole file before
-    dispo.import_run writes anything. A broken line anywhere -> one line `FILE:LINE: ...`,
+    """Protects: dispo.evaluation.importer.read_arm_jsonl validating the whole file before
+    dispo.evaluation.import_run writes anything. A broken line anywhere -> one line `FILE:LINE: ...`,
     exit 2; an existing run stays byte-identical and no new run dir appears."""
     bad_at = min(bad_at, n - 1)
     if kind == "dup_id" and bad_at == 0:
@@ -179,7 +179,7 @@ FILE_KINDS = ["garbage", "empty", "truncated_zip", "missing", "pickled_object"]
 @settings(max_examples=40, **SETTINGS)
 @given(kind=st.sampled_from(ARRAY_KINDS + FILE_KINDS), as_test=st.booleans(), seed=st.integers(0, 2**16))
 def test_probe_bad_npz_is_one_line_naming_file_and_field(tmp_path, kind, as_test, seed):
-    """Protects: dispo.probe.load/validate and dispo.features.load_npz (no pickles). Wrong
+    """Protects: dispo.probes.probe.load/validate and dispo.probes.features.load_npz (no pickles). Wrong
     shapes, NaN/inf, one class, missing keys, non-numeric arrays, garbage, truncated or
     missing files -> one `error:` line naming the file (and the field for array problems),
     exit 2."""
@@ -214,9 +214,9 @@ OVERRIDES = ["model=tiny-llama", "domain=code", "limit=2", "decoding.max_new_tok
 @pytest.fixture
 def eval_run(tmp_path, monkeypatch, dispo_cache):
     """A finished eval run with two arms and a claim, made through the Run API (no model)."""
-    from dispo.config import compose_config
-    from dispo.runs import Run
-    from dispo.summary import arm_metrics, claims
+    from dispo.core.config import compose_config
+    from dispo.core.runs import Run
+    from dispo.stats.summary import arm_metrics, claims
 
     monkeypatch.chdir(tmp_path)
     cfg = compose_config(OVERRIDES)

@@ -12,7 +12,7 @@ def test_samples_round_trip_any_unicode_output(tmp_path_factory, outputs):
     """Protects: Run.write_samples/read_samples (and so resume, show, falsify) on outputs
     with any characters - including U+2028, U+0085 and \\x1c, which JSON written with
     ensure_ascii=False keeps raw and str.splitlines() would split a JSONL line at."""
-    from dispo.runs import Run
+    from dispo.core.runs import Run
 
     d = tmp_path_factory.mktemp("run")
     (d / "samples").mkdir()

@@ -1,0 +1,1 @@
+"""Arc 1: teacher pipeline -> LoRA SFT -> DPO."""

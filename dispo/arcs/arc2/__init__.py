@@ -1,0 +1,1 @@
+"""Arc 2: head attribution and tempering."""

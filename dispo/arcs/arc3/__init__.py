@@ -1,0 +1,1 @@
+"""Arc 3: frozen-base probe sidecar and its falsification steps."""

@@ -1,0 +1,26 @@
+"""`dispo train ARC`: compose the arc's config, create or resume the run, run the recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_train(arc: str, overrides: list[str], resume: bool = False, run_dir: Path | None = None, cfg: dict | None = None):
+    from dispo.arcs import ARCS
+    from dispo.core.lifecycle import lifecycle, open_or_create
+    from dispo.core.config import compose_config, group_options
+    from dispo.core.errors import ConfigError
+
+    if arc not in ARCS:
+        raise ConfigError(f"unknown arc '{arc}'; valid choices: {', '.join(ARCS.names())}")
+    cfg = cfg or compose_config(overrides, base={"arc": arc})
+    recipe_cls = ARCS.get(arc)
+    run = open_or_create(f"train-{arc}", cfg, overrides, resume, run_dir)
+    with lifecycle(run):
+        recipe = recipe_cls(cfg, run)
+        recipe.setup()
+        try:
+            recipe.run()
+        finally:
+            recipe.cleanup()
+    return run

@@ -1,0 +1,166 @@
+"""Compose dispo's config with Hydra's compose API from `key=value` arguments.
+
+Typer owns argv; Hydra only sees the override list. Every failure becomes one ConfigError
+line that names the bad key or option and lists the valid choices.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from dispo.core.errors import ConfigError
+from dispo.core.paths import conf_dir
+
+GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher")
+# bare keys users type that live inside a group
+ALIASES = {"disposition": "arc.disposition"}
+# expected types of leaf values users commonly override (Hydra does not type-check plain YAML)
+_TYPES: dict[str, tuple[type, ...]] = {
+    "seed": (int,), "limit": (int, type(None)),
+    "decoding.max_new_tokens": (int,), "decoding.temperature": (int, float), "decoding.top_p": (int, float),
+    "decoding.top_k": (int,), "decoding.batch_size": (int,), "decoding.repetition_penalty": (int, float),
+}
+_POSITIVE = {"decoding.max_new_tokens", "decoding.batch_size", "limit"}
+
+
+def group_options(group: str) -> list[str]:
+    d = conf_dir() / group
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.exists() else []
+
+
+def _split(ov: str) -> tuple[str, str]:
+    if "=" not in ov:
+        raise ConfigError(f"argument '{ov}' is not key=value; e.g. model=smollm2-135m or decoding.max_new_tokens=512")
+    k, v = ov.split("=", 1)
+    return k.strip().lstrip("+~"), v
+
+
+def normalize_overrides(overrides: list[str]) -> list[str]:
+    out = []
+    for ov in overrides:
+        k, v = _split(ov)
+        if k in ALIASES:
+            ov = f"{ALIASES[k]}={v}"
+        out.append(ov)
+    return out
+
+
+def _explain(e: Exception, overrides: list[str]) -> ConfigError:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    m = re.search(r"Could not find '(\w+)/([^']+)'", msg) or re.search(r"In '(\w+)': Could not find '\1/([^']+)'", msg)
+    if m and m.group(1) in GROUPS:
+        g, opt = m.group(1), m.group(2)
+        if "/" in opt:  # a nested group such as arc/teachers=...
+            sub, opt = opt.rsplit("/", 1)
+            g = f"{g}/{sub}"
+        return ConfigError(f"unknown {g} '{opt}'; valid choices: {', '.join(group_options(g)) or 'none'}")
+    m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
+    if m:
+        key = m.group(1)
+        return ConfigError(f"unknown config key '{key}'; {_valid_keys_hint(key)}")
+    m = re.search(r"Could not append to config. An item is already at '([^']+)'", msg)
+    if m:
+        return ConfigError(f"'{m.group(1)}' already exists; drop the leading '+'")
+    return ConfigError(f"bad override ({msg})")
+
+
+def _valid_keys_hint(key: str) -> str:
+    from omegaconf import OmegaConf
+
+    base = compose_raw([])
+    parent = key.rsplit(".", 1)[0] if "." in key else ""
+    node = OmegaConf.select(base, parent) if parent else base
+    if node is not None and hasattr(node, "keys"):
+        keys = sorted(str(k) for k in node.keys() if k not in {"presets"})
+        where = f"under '{parent}'" if parent else "at top level"
+        return f"valid keys {where}: {', '.join(keys)}"
+    return "check the spelling"
+
+
+def compose_raw(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(Path(conf_dir()).resolve()), version_base=None):
+        return compose(config_name="config", overrides=overrides)
+
+
+def compose_config(overrides: list[str] | None = None, base: dict[str, str] | None = None) -> dict[str, Any]:
+    """Compose and validate; returns a plain resolved dict.
+
+    `base` holds defaults the command sets (e.g. `arc=arc1` for `dispo train arc1`); the
+    user's overrides come after them and win.
+    """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    user = normalize_overrides(list(overrides or []))
+    pre = [f"{k}={v}" for k, v in (base or {}).items()]
+    try:
+        cfg = compose_raw(pre + user)
+    except ConfigError:
+        raise
+    except Exception as e:  # hydra raises several unrelated types; all are user errors here
+        raise _explain(e, user) from None
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"cannot resolve config ({str(e).splitlines()[0]})") from None
+    data = _apply_preset(data, user)
+    _validate(data)
+    return data
+
+
+def _set_dotted(d: dict, key: str, value: Any) -> None:
+    parts = key.split(".")
+    for p in parts[:-1]:
+        d = d.setdefault(p, {})
+    d[parts[-1]] = value
+
+
+def _get_dotted(d: dict, key: str) -> Any:
+    for p in key.split("."):
+        if not isinstance(d, dict) or p not in d:
+            return None
+        d = d[p]
+    return d
+
+
+def _apply_preset(data: dict, user: list[str]) -> dict:
+    arc = data.get("arc") or {}
+    name = arc.get("preset")
+    if not name:
+        return data
+    presets = arc.get("presets") or {}
+    if name not in presets:
+        raise ConfigError(f"unknown arc.preset '{name}' for arc {arc.get('name')}; valid choices: {', '.join(sorted(presets)) or 'none'}")
+    explicit = {_split(o)[0] for o in user}
+    for key, value in (presets[name] or {}).items():
+        if key not in explicit:
+            _set_dotted(data, key, value)
+    return data
+
+
+def _validate(data: dict) -> None:
+    for key, types in _TYPES.items():
+        v = _get_dotted(data, key)
+        if v is None and type(None) not in types and _get_dotted(data, key.rsplit(".", 1)[0] if "." in key else key) is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, types):
+            want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ConfigError(f"{key} must be {want}, got {v!r}; e.g. {key}={'512' if int in types else '0.7'}")
+        if key in _POSITIVE and v is not None and v <= 0:
+            raise ConfigError(f"{key} must be > 0, got {v}")
+    t = _get_dotted(data, "decoding.temperature")
+    if t is not None and t < 0:
+        raise ConfigError(f"decoding.temperature must be >= 0 (0 = greedy), got {t}")
+    p = _get_dotted(data, "decoding.top_p")
+    if p is not None and not (0 < p <= 1):
+        raise ConfigError(f"decoding.top_p must be in (0, 1], got {p}")
+
+
+def dump_overrides(overrides: list[str]) -> list[str]:
+    return normalize_overrides(overrides)

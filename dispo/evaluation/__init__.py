@@ -1,0 +1,1 @@
+"""Runners that generate and score: eval, rescore, import."""

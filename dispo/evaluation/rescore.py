@@ -1,0 +1,78 @@
+"""Re-score an existing run's samples with another judge: new scores go beside the old ones
+(keyed task:judge), so arms can be compared under one identical scorer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dispo.core.types import Item
+
+
+def sample_items(samples: list[dict], gold: dict[str, Item] | None = None) -> list[Item]:
+    """Rebuild judge inputs from samples; gold (checklists, kinds) comes from the domain when known."""
+    items = []
+    for s in samples:
+        g = gold.get(s["id"]) if gold else None
+        msgs = s.get("messages") or []
+        question = next((m["content"] for m in reversed(msgs) if m.get("role") == "user"), s.get("prompt", ""))
+        items.append(g or Item(id=s["id"], prompt=question, domain="import", gold={"kind": (s.get("meta") or {}).get("kind")}))
+    return items
+
+
+def domain_gold(cfg: dict) -> dict[str, Item]:
+    from dispo.core.errors import DispoError
+    from dispo.evaluation.eval_run import make_domain
+
+    name = (cfg.get("domain") or {}).get("name")
+    if not name or name == "import":
+        return {}
+    try:
+        dom = make_domain(cfg)
+    except DispoError:
+        return {}
+    out = {}
+    for split in getattr(dom, "splits", ("eval",)):
+        out.update({i.id: i for i in dom.items(split)})
+    return out
+
+
+def rescore_samples(samples: list[dict], judge, tasks: list[str], gold: dict[str, Item] | None = None) -> list[dict]:
+    from dispo.evaluation.evaluate import score_tasks
+
+    items = sample_items(samples, gold)
+    judged = score_tasks(judge, items, [s.get("output", "") for s in samples], tasks)
+    out = []
+    for s, j in zip(samples, judged):
+        s = dict(s)
+        s["scores"] = {**(s.get("scores") or {}), **j}
+        out.append(s)
+    return out
+
+
+def rescore_run(run_dir: str | Path, overrides: list[str]):
+    from dispo.core.config import compose_config
+    from dispo.evaluation.eval_run import make_judge
+    from dispo.reporting.report import write_report
+    from dispo.core.runs import Run
+    from dispo.stats.summary import arm_metrics
+
+    run = Run.open(run_dir)
+    run.lock()
+    try:
+        base_cfg = run.config
+        cfg = compose_config(overrides)
+        tasks = list(cfg.get("tasks") or [])
+        judge = make_judge(cfg)
+        gold = domain_gold(base_cfg)
+        for arm in run.arms():
+            run.write_samples(arm, rescore_samples(run.read_samples(arm), judge, tasks, gold))
+        res = run.results
+        metrics = {a: arm_metrics(s, prefer={t: judge.name for t in tasks}) for a, s in run.iter_arms()}
+        run.write_results(metrics, res.get("claims", []), {k: v for k, v in res.items() if k not in {"run", "metrics", "claims"}})
+        m = run.manifest
+        m.setdefault("rescored", []).append({"judge": judge.describe(), "tasks": tasks})
+        run.write_json("manifest.json", m)
+        write_report(run)
+    finally:
+        run.unlock()
+    return run

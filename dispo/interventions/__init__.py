@@ -1,0 +1,1 @@
+"""Interventions on a loaded model shared by an arc and falsify (head tempering)."""

@@ -1,0 +1,1 @@
+"""report.md for one run; cross-run reports."""

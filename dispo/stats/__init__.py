@@ -1,0 +1,1 @@
+"""Metrics, per-arm summaries and claims."""

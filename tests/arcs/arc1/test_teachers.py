@@ -1,0 +1,120 @@
+"""The four-stage teacher pipeline: stage context, prompts as data, caching, backends."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dispo.core.errors import ConfigError
+from dispo.arcs.arc1.teachers import STAGES, Teacher, TeacherPipeline, load_stage_prompt, stage_messages
+from dispo.core.types import Item
+
+
+class Recording(Teacher):
+    def __init__(self, tag):
+        self.tag, self.calls = tag, []
+
+    def generate(self, chats, ids):
+        self.calls.append(chats)
+        return [{"output": f"{self.tag}-answer-{i}", "finish_reason": "stop"} for i in range(len(chats))]
+
+    def describe(self):
+        return {"backend": "fake", "model": self.tag, "decoding": {}}
+
+
+ITEMS = [Item(id="q1", prompt="How do I fix a split hollandaise?", domain="chef"),
+         Item(id="q2", prompt="Why is my roux lumpy?", domain="chef")]
+
+
+def test_prompts_are_versioned_files_with_distinct_roles():
+    texts = {s: load_stage_prompt(f"{s}.v1") for s in STAGES}
+    assert len({t for t, _ in texts.values()}) == 4
+    assert texts["adversarial"][1].startswith("adversarial.v1@")
+    with pytest.raises(ConfigError, match="available"):
+        load_stage_prompt("eager.v99")
+
+
+def test_each_stage_sees_question_and_only_earlier_stages():
+    prev = {"eager": "E-out", "deliberate": "D-out", "adversarial": "A-out"}
+    user = stage_messages("adversarial", "SYS", "the question", prev)[1]["content"]
+    assert "the question" in user and "E-out" in user and "D-out" in user and "A-out" not in user
+    synth = stage_messages("synthesizer", "SYS", "q", prev)
+    assert synth[0] == {"role": "system", "content": "SYS"}
+    assert all(x in synth[1]["content"] for x in ("E-out", "D-out", "A-out"))
+    assert "E-out" not in stage_messages("eager", "SYS", "q", prev)[1]["content"]
+    assert "FAILED" in stage_messages("eager", "SYS", "q", {}, student_answer="bad")[1]["content"]
+
+
+def test_pipeline_target_is_synthesizer_and_rerun_is_cached(tmp_path):
+    teachers = {s: Recording(s) for s in STAGES}
+    pipe = TeacherPipeline(teachers, {}, cache_dir=tmp_path)
+    out = pipe.run(ITEMS, "fresh")
+    assert [o["target"] for o in out] == ["synthesizer-answer-0", "synthesizer-answer-1"]
+    # the synthesizer's chat contains the three earlier outputs of the same item
+    synth_user = teachers["synthesizer"].calls[0][1][1]["content"]
+    assert "eager-answer-1" in synth_user and "adversarial-answer-1" in synth_user
+    assert (tmp_path / "fresh" / "synthesizer.jsonl").exists()
+    # a second pipeline over the same stage files generates nothing
+    again = {s: Recording(s) for s in STAGES}
+    out2 = TeacherPipeline(again, {}, cache_dir=tmp_path).run(ITEMS, "fresh")
+    assert [o["target"] for o in out2] == [o["target"] for o in out]
+    assert all(not t.calls for t in again.values())
+    # correct mode changes the chats, so it is not served from the fresh cache
+    third = {s: Recording(s) for s in STAGES}
+    TeacherPipeline(third, {}, cache_dir=tmp_path).run(ITEMS[:1], "fresh", student_answers={"q1": "whisk harder"})
+    assert len(third["eager"].calls) == 1 and "whisk harder" in third["eager"].calls[0][0][1]["content"]
+
+
+def test_paper_set_needs_endpoints_filled_in():
+    from dispo.core.config import compose_config
+
+    cfg = compose_config(["arc/teachers=paper"], base={"arc": "arc1"})
+    stages = cfg["arc"]["teachers"]["stages"]
+    assert {s: stages[s]["backend"] for s in STAGES} == {s: "openai" for s in STAGES}
+    with pytest.raises(ConfigError, match="base_url"):
+        TeacherPipeline.from_config(cfg["arc"]["teachers"])
+
+
+def test_openai_teacher_sends_key_from_env_and_never_describes_it(monkeypatch):
+    from dispo.arcs.arc1.teachers import OpenAITeacher
+
+    seen = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append((self.headers.get("Authorization"), body))
+            data = json.dumps({"choices": [{"message": {"content": "teacher says hi"}, "finish_reason": "stop"}]})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(data.encode())
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("DISPO_TEST_TEACHER_KEY", "sk-secret-123")
+        t = OpenAITeacher(f"http://127.0.0.1:{srv.server_port}/v1", "big-teacher", {"max_new_tokens": 7},
+                          api_key_env="DISPO_TEST_TEACHER_KEY")
+        out = t.generate([[{"role": "user", "content": "hello"}]], ["x"])
+    finally:
+        srv.shutdown()
+    assert out == [{"output": "teacher says hi", "finish_reason": "stop"}]
+    assert seen[0][0] == "Bearer sk-secret-123"
+    assert seen[0][1]["model"] == "big-teacher" and seen[0][1]["max_tokens"] == 7
+    assert "sk-secret" not in json.dumps(t.describe())
+
+
+def test_hf_teacher_generates_with_local_model():
+    from dispo.arcs.arc1.teachers import HFTeacher
+
+    t = HFTeacher("tiny-llama", {"max_new_tokens": 4, "temperature": 0.0}, progress=False)
+    out = t.generate([[{"role": "user", "content": "hi"}], [{"role": "user", "content": "bye"}]], ["a", "b"])
+    assert len(out) == 2 and all(o["finish_reason"] in ("stop", "length") for o in out)
+    assert t.describe()["fingerprint"] == t.lm.fingerprint
