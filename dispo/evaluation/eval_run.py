@@ -98,8 +98,9 @@ def run_eval(cfg: dict, run=None, progress: bool = True):
 
 
 def _claim_metrics(base_metrics: dict) -> list[str]:
-    preferred = ["pass@1", "accuracy", "coverage", "assertion_asymmetry", "mcas", "hedge_rate", "svr_rate"]
-    return [m for m in preferred if m in base_metrics]
+    from dispo.stats.catalog import EVAL_CLAIM_METRICS
+
+    return [m for m in EVAL_CLAIM_METRICS if m in base_metrics]
 
 
 def content_score_of(sample: dict):

@@ -46,6 +46,7 @@ def _first_import(run) -> str:
 
 
 def _common_metrics(metrics: dict) -> list[str]:
-    order = ["pass@1", "accuracy", "coverage", "assertion_asymmetry", "mcas", "mcas25", "hedge_rate", "svr_rate"]
+    from dispo.stats.catalog import IMPORT_CLAIM_METRICS as order
+
     common = set.intersection(*(set(m) for m in metrics.values())) if metrics else set()
     return [m for m in order if m in common]

@@ -14,20 +14,9 @@ import math
 from typing import Any
 
 from dispo.falsify.context import FalsifyContext
+from dispo.stats.catalog import CONTENT_METRICS, DISPOSITION_PREFIXES, LOWER_IS_BETTER, task_of
 
-# metric -> the score task it is computed from
-METRIC_TASK = {
-    "accuracy": "correct", "pass@1": "correct", "coverage": "coverage",
-    "assertion_asymmetry": "verbal", "hallucination_rate": "verbal", "over_hedging": "verbal",
-    "mcas": "mcas", "mcas25": "mcas5", "svr_rate": "svr", "hedge_rate": "hedge",
-}
-LOWER_IS_BETTER = {"assertion_asymmetry", "hallucination_rate", "over_hedging", "truncation_rate"}
-CONTENT = ("pass@1", "accuracy", "coverage")
-DISPOSITION_PREFIXES = ("rubric.", "mcas", "svr_rate", "hedge_rate", "assertion_asymmetry", "hallucination_rate", "over_hedging")
-
-
-def task_of(metric: str) -> str:
-    return "rubric" if metric.startswith("rubric.") else METRIC_TASK.get(metric, metric)
+CONTENT = CONTENT_METRICS
 
 
 def is_disposition(metric: str) -> bool:

@@ -30,6 +30,10 @@ from typing import Any
 
 from dispo.core.errors import ConfigError, DispoError
 from dispo.generate.cache import ResponseCache, response_key
+from dispo.generate.jobs import Job as _Job
+from dispo.generate.jobs import finish_job as _finish
+from dispo.generate.jobs import item_seed, stop_token_ids  # noqa: F401  (re-exported)
+from dispo.generate.jobs import tokenize_jobs as _tokenize
 from dispo.generate.progress import GenerationProgress
 from dispo.core.types import Generation
 
@@ -231,39 +235,6 @@ def supports_continuous(model) -> bool:
 # Shared pieces: jobs, stop tokens, tokenization, token selection
 
 
-@dataclass
-class _Job:
-    index: int
-    item_id: str
-    prompt: str
-    key: str
-    ids: list[int] | None = None
-
-
-def stop_token_ids(lm) -> set[int]:
-    """Every id that ends a response: tokenizer eos, generation_config eos (int or list),
-    and the chat end-of-turn tokens the tokenizer knows."""
-    tok = lm.tokenizer
-    ids: set[int] = set()
-    if tok.eos_token_id is not None:
-        ids.add(int(tok.eos_token_id))
-    gc_eos = getattr(getattr(lm.model, "generation_config", None), "eos_token_id", None)
-    if gc_eos is not None:
-        ids.update(int(x) for x in (gc_eos if isinstance(gc_eos, (list, tuple)) else [gc_eos]))
-    for name in ("<|im_end|>", "<|endoftext|>", "<end_of_turn>", "<|eot_id|>", "<turn|>"):
-        tid = tok.convert_tokens_to_ids(name)
-        # unknown tokens map to unk (or None): keep only ids that really are this token
-        if isinstance(tid, int) and tok.convert_ids_to_tokens(tid) == name:
-            ids.add(tid)
-    return ids
-
-
-def item_seed(seed: int, item_id: str) -> int:
-    """The sampling seed of one item, from (seed, item id) only; every engine seeds with it."""
-    digest = hashlib.sha256(f"{seed}\x00{item_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
-
-
 def _item_generator(seed: int, item_id: str):
     """A torch.Generator seeded with item_seed(seed, item_id)."""
     import torch
@@ -274,19 +245,10 @@ def _item_generator(seed: int, item_id: str):
 
 
 def _run_vllm(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, bar) -> None:
-    # imported here: vllm_backend imports this module, and vLLM itself is optional
+    # imported here: vLLM is optional and heavy
     from dispo.generate.vllm_backend import run_vllm
 
     run_vllm(lm, jobs, params, seed, emit, bar)
-
-
-def _tokenize(lm, jobs: list[_Job]) -> None:
-    # the rendered chat template already holds any BOS: add no special tokens again
-    for job in jobs:
-        if job.ids is None:
-            job.ids = lm.tokenizer(job.prompt, add_special_tokens=False)["input_ids"]
-            if not job.ids:
-                raise DispoError(f"item {job.item_id}: the rendered prompt tokenizes to nothing")
 
 
 def _left_pad(seqs: list[list[int]], pad_id: int):
@@ -339,18 +301,6 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
     # right=True: the first token whose cdf exceeds the target, so zero-mass tokens never win
     picked = torch.searchsorted(cdf, target, right=True).squeeze(-1)
     return picked.clamp(max=cdf.shape[-1] - 1).cpu()
-
-
-def _finish(lm, job: _Job, generated: list[int], stop_ids: set[int], params: DecodingParams, emit) -> None:
-    """Cut at the first stop token and report (the stop token itself is not counted)."""
-    for n, t in enumerate(generated):
-        if t in stop_ids:
-            out, reason = generated[:n], "stop"
-            break
-    else:
-        out, reason = generated[: params.max_new_tokens], "length"
-    text = lm.tokenizer.decode(out, skip_special_tokens=True)
-    emit(job, text, reason, len(out))
 
 
 # ---------------------------------------------------------------------------------------

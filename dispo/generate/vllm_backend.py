@@ -27,7 +27,9 @@ import os
 from pathlib import Path
 
 from dispo.core.errors import DispoError
-from dispo.generate.engine import _finish, _tokenize, item_seed, stop_token_ids
+from dispo.generate.jobs import finish_job as _finish
+from dispo.generate.jobs import item_seed, stop_token_ids
+from dispo.generate.jobs import tokenize_jobs as _tokenize
 
 INSTALL_HINT = "engine=vllm needs vLLM and a CUDA GPU: pip install 'dispo[vllm]'"
 # the max_lora_rank values vLLM's LoRAConfig accepts; an adapter of any rank up to it loads

@@ -10,21 +10,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from dispo.core.types import Score
-
-AXES = (
-    "factual_accuracy",
-    "hedging_appropriateness",
-    "pedagogical_framing",
-    "self_verification",
-    "completeness",
-)
-MCAS5_DIMS = (
-    "uncertainty_calibration",
-    "self_verification",
-    "error_detection",
-    "assumption_surfacing",
-    "edge_case_awareness",
-)
+from dispo.stats.catalog import AXES, MCAS5_DIMS  # noqa: F401  (judges score these)
 
 
 @dataclass

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = ("pass@1", "accuracy", "coverage", "truncation_rate", "mean_tokens", "assertion_asymmetry",
-            "hallucination_rate", "over_hedging", "mcas", "mcas25", "svr_rate", "hedge_rate")
+from dispo.stats.catalog import HEADLINE
 
 
 def fmt(v: Any, digits: int = 4) -> str:

@@ -37,12 +37,10 @@ import numpy as np
 
 from dispo.stats import metrics as M
 from dispo.core.errors import ConfigError, RunDirError
-from dispo.judges.base import AXES, MCAS5_DIMS
+from dispo.stats.catalog import AXES, CELL_METRICS, CORRECT_ALIASES, MCAS5_DIMS, known_metrics
 
 SOURCE_ORDER = ("tests", "import", "openai", "hf", "lexical")
 GENERATION = "generation"  # pseudo-source of finish_reason / n_tokens
-CELL_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging")
-CORRECT_ALIASES = ("accuracy", "pass@1", "correct")
 # Generation diagnostics are reported per arm but are not claims by default.
 NOT_CLAIMS = ("cells", "truncation_rate", "mean_tokens")
 
@@ -217,15 +215,6 @@ def _series(samples: list[Sample], metric: str, prefer: dict[str, str] | None) -
             return _Series({k: x >= 4 for k, x in vals.items()}, nu, src, "binary", sc)
         return _Series(vals, nu, src, "continuous", sc)
     raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(known_metrics())}")
-
-
-def known_metrics() -> list[str]:
-    """Every metric name arm_metrics can produce."""
-    names = ["accuracy", "pass@1", "coverage", "truncation_rate", "mean_tokens", "cells", *CELL_METRICS]
-    names += ["mcas", "mcas25"]
-    for a in AXES:
-        names += [f"rubric.{a}", f"rubric.{a}.ge4"]
-    return names + ["svr_rate", "hedge_rate"]
 
 
 # --------------------------------------------------------------------------- statistics

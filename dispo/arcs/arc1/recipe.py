@@ -26,10 +26,10 @@ from typing import Any
 
 from dispo.arcs import ARCS
 from dispo.arcs.base import Recipe
+from dispo.stats.catalog import CONTENT_METRICS
 from dispo.core.errors import ConfigError, DispoError
 from dispo.core.types import Item
 
-CONTENT_METRICS = ("pass@1", "accuracy", "coverage")
 DISPOSITION_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging", "mcas", "mcas25")
 STYLE_METRICS = ("hedge_rate", "svr_rate")
 
