@@ -6,7 +6,7 @@ DISPO  := $(VENV)/bin/dispo
 TORCH_SPEC ?= torch==2.13.0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo test test-fast bench clean-runs
+.PHONY: setup demo lint test test-fast bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -21,11 +21,17 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) -m dispo.demo
 
-test: setup
-	$(PY) -m pytest -q -p no:cacheprovider
+# ruff first: a lint or format error fails the target before the (long) test run
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
-test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+# pyproject's addopts already has one -q: a second would hide pytest's summary line
+test: lint
+	$(PY) -m pytest -p no:cacheprovider
+
+test-fast: lint
+	$(PY) -m pytest -m "not slow"
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

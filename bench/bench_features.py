@@ -38,8 +38,8 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from dispo.probes.features import extract
     from dispo.models.loading import load_model
+    from dispo.probes.features import extract
 
     if args.threads:
         torch.set_num_threads(args.threads)

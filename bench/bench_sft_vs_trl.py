@@ -70,8 +70,8 @@ def _timer():
 
 
 def run_dispo(name: str, convs: list, tmp: Path) -> dict:
-    from dispo.models.loading import load_model
     from dispo.arcs.arc1.training import build_sft_example, train_sft
+    from dispo.models.loading import load_model
 
     lm = load_model(name)
     ex = [build_sft_example(lm, m, think="keep", max_length=SETTINGS["max_length"]) for m in convs]

@@ -10,7 +10,18 @@ import sys
 
 import typer
 
-from dispo.commands import eval_cmd, falsify_cmd, fetch_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
+from dispo.commands import (
+    eval_cmd,
+    falsify_cmd,
+    fetch_cmd,
+    import_cmd,
+    models_cmd,
+    probe_cmd,
+    report_cmd,
+    runs_cmd,
+    score_cmd,
+    train_cmd,
+)
 
 app = typer.Typer(
     name="dispo",

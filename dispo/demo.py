@@ -14,10 +14,10 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
+    from dispo.arcs.train_run import run_train
     from dispo.commands.runs_cmd import print_results
     from dispo.core.errors import DispoError
     from dispo.falsify.run import falsify_run, print_verdicts
-    from dispo.arcs.train_run import run_train
 
     con = Console()
     overrides = ["model=smollm2-135m", "arc.preset=smoke", *(argv if argv is not None else sys.argv[1:])]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 def run_train(arc: str, overrides: list[str], resume: bool = False, run_dir: Path | None = None, cfg: dict | None = None):
     from dispo.arcs import ARCS
-    from dispo.core.lifecycle import lifecycle, open_or_create
-    from dispo.core.config import compose_config, group_options
+    from dispo.core.config import compose_config
     from dispo.core.errors import ConfigError
+    from dispo.core.lifecycle import lifecycle, open_or_create
 
     if arc not in ARCS:
         raise ConfigError(f"unknown arc '{arc}'; valid choices: {', '.join(ARCS.names())}")

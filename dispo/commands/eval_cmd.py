@@ -16,9 +16,9 @@ def eval_(
     multirun: bool = typer.Option(False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."),
 ) -> None:
     """Evaluate a model: content + disposition with the same scorers on every arm."""
-    from dispo.core.lifecycle import lifecycle, open_or_create
     from dispo.commands.runs_cmd import print_results
     from dispo.core.config import compose_config
+    from dispo.core.lifecycle import lifecycle, open_or_create
     from dispo.evaluation.eval_run import run_eval
 
     overrides = list(overrides or [])

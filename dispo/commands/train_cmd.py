@@ -22,8 +22,8 @@ def train(
 
         run_sweep(f"train {arc}", overrides, base={"arc": arc}, resume=resume)
         return
-    from dispo.commands.runs_cmd import print_results
     from dispo.arcs.train_run import run_train
+    from dispo.commands.runs_cmd import print_results
 
     run = run_train(arc, overrides, resume=resume, run_dir=run_dir)
     print_results(run)

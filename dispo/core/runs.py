@@ -129,8 +129,8 @@ class Run:
         if not (p / MANIFEST).exists() or not (p / "config.yaml").exists():
             raise RunDirError(f"{p} is not a dispo run (no manifest.json/config.yaml); pass a directory created by dispo")
         run = cls(p)
-        run.manifest  # validates JSON
-        run.config
+        run.manifest  # noqa: B018  (the property reads and validates the JSON)
+        run.config  # noqa: B018
         for arm in run.arms():  # a corrupt samples line fails here, before any command writes
             run.read_samples(arm)
         return run

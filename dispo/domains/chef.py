@@ -36,14 +36,14 @@ from typing import Any
 
 import yaml
 
+from dispo.core.errors import ConfigError, InputFileError
+from dispo.core.paths import DATA_DIR
+from dispo.core.types import Item, Score
 from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
 from dispo.domains.chef_generators import CERTAINTY_LABELS, GENERATORS, KIND_SLOTS, Facet
 from dispo.domains.chef_match import coverage_flags
-from dispo.core.errors import ConfigError, InputFileError
 from dispo.judges.base import JudgeRequest
-from dispo.core.paths import DATA_DIR
-from dispo.core.types import Item, Score
 
 KB_VERSION = "chef-kb-v1"
 KB_DIR = DATA_DIR / "chef"

@@ -9,13 +9,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from dispo.core.errors import ConfigError, DispoError
+from dispo.core.paths import PROMPTS_DIR
+from dispo.core.types import Item, Score
 from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
 from dispo.domains.code_extract import extract
-from dispo.core.errors import ConfigError, DispoError
-from dispo.core.paths import PROMPTS_DIR
 from dispo.domains.sandbox import SandboxResult, run_many
-from dispo.core.types import Item, Score
 
 SCORER = "tests.correct"
 SCORER_VERSION = "humaneval-v1"

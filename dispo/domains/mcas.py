@@ -13,11 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from dispo.domains import DOMAINS
-from dispo.domains.base import Domain
 from dispo.core.errors import ConfigError, InputFileError
 from dispo.core.paths import DATA_DIR
 from dispo.core.types import Item, Score
+from dispo.domains import DOMAINS
+from dispo.domains.base import Domain
 
 PROMPTS_FILE = DATA_DIR / "mcas" / "prompts.jsonl"
 KINDS = ("tricky", "straightforward")

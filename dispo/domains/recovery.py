@@ -18,11 +18,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from dispo.core.errors import ConfigError, DispoError
+from dispo.core.types import Item, Score
 from dispo.domains import DOMAINS, get_domain
 from dispo.domains.base import Domain
 from dispo.domains.code import load_template
-from dispo.core.errors import ConfigError, DispoError
-from dispo.core.types import Item, Score
 
 BASES = ("code", "chef")
 FEEDBACK_VERSION = "recovery-v1"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from dispo.judges.base import JudgeRequest
 from dispo.core.types import Generation, Item, Score
+from dispo.judges.base import JudgeRequest
 
 DEFAULT_TASKS = ("verbal", "svr", "hedge")
 # judge tasks a domain needs beyond the configured ones

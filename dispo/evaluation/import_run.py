@@ -7,9 +7,9 @@ from pathlib import Path
 
 def import_arm(file: str | Path, arm: str, run_dir: str | Path | None = None, field_map: dict | None = None,
                baseline: str | None = None, domain: str | None = None, root: str | Path | None = None):
+    from dispo.core.runs import Run
     from dispo.evaluation.importer import read_arm_jsonl
     from dispo.reporting.report import write_report
-    from dispo.core.runs import Run
     from dispo.stats.summary import arm_metrics, claims
 
     samples = read_arm_jsonl(file, field_map=field_map)  # raises before anything is written

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from dispo.core.errors import ConfigError, InputFileError
-from dispo.stats.metrics import correct_at
 from dispo.core.types import Score
+from dispo.stats.metrics import correct_at
 
 MAX_LINE_BYTES = 10 * 1024 * 1024
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")

@@ -51,9 +51,9 @@ def rescore_samples(samples: list[dict], judge, tasks: list[str], gold: dict[str
 
 def rescore_run(run_dir: str | Path, overrides: list[str]):
     from dispo.core.config import compose_config
+    from dispo.core.runs import Run
     from dispo.evaluation.eval_run import make_judge
     from dispo.reporting.report import write_report
-    from dispo.core.runs import Run
     from dispo.stats.summary import arm_metrics
 
     run = Run.open(run_dir)

@@ -130,7 +130,7 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
     steps = []
     for factor in (ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"]):
         res = _regen_claim(claim, ctx, lambda arm: {**ctx.decoding_of(arm),
-                                                    "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor)},
+                                                    "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor)},  # noqa: B023  (used within this iteration)
                            seed_of=lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0))
         if res is None:
             return _result("skipped", "arms could not be regenerated from the run's domain", truncation_before=before)

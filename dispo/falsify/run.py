@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from dispo.falsify import checks as C
-from dispo.reporting.report import claim_id
 from dispo.falsify.context import FalsifyContext, arm_provenance, model_regenerator
+from dispo.reporting.report import claim_id
 
 # checks whose absence leaves a generated-output claim unverified
 REQUIRED = ("truncation", "seed_variance")
@@ -36,7 +36,7 @@ def verdict(claim: dict, results: dict[str, dict]) -> tuple[str, list[str]]:
 def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
     out = []
     enabled = ctx.cfg.get("checks") or list(C.CHECKS)
-    for i, claim in enumerate(claims):
+    for claim in claims:
         cid = claim_id(claim)
         names = C.PROBE_CHECKS if claim.get("kind") == "probe" else enabled
         results = {}
@@ -65,9 +65,8 @@ def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
 
 def _rescorer(run, gold_cache: dict):
     from dispo.core.errors import DispoError
-    from dispo.judges import get_judge
     from dispo.evaluation.rescore import domain_gold, rescore_samples
-    from dispo.stats.summary import available_sources
+    from dispo.judges import get_judge
 
     judges: dict[str, Any] = {}
 

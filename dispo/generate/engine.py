@@ -23,19 +23,18 @@ The `intervention` argument only describes an intervention already applied to th
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from dispo.core.errors import ConfigError, DispoError
+from dispo.core.types import Generation
 from dispo.generate.cache import ResponseCache, response_key
 from dispo.generate.jobs import Job as _Job
 from dispo.generate.jobs import finish_job as _finish
 from dispo.generate.jobs import item_seed, stop_token_ids  # noqa: F401  (re-exported)
 from dispo.generate.jobs import tokenize_jobs as _tokenize
 from dispo.generate.progress import GenerationProgress
-from dispo.core.types import Generation
 
 ENGINES = ("auto", "continuous", "padded", "vllm")
 # Not output-deciding: greedy results don't depend on batch size or on the path taken.

@@ -25,9 +25,9 @@ import re
 from typing import Any
 
 from dispo.core.errors import ConfigError
+from dispo.core.types import Score
 from dispo.judges import JUDGES
 from dispo.judges.base import AXES, MCAS5_DIMS, Judge, JudgeRequest
-from dispo.core.types import Score
 
 MARKER_VERSION = "v1"
 

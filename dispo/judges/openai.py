@@ -149,7 +149,7 @@ class OpenAIJudge(PromptedJudge):
         except urllib.error.HTTPError as e:
             snippet = e.read()[:120].decode("utf-8", "replace") if e.fp else ""
             if e.code == 429:
-                raise _Retry(f"HTTP 429 rate limited", _retry_after_seconds(e.headers.get("Retry-After"))) from None
+                raise _Retry("HTTP 429 rate limited", _retry_after_seconds(e.headers.get("Retry-After"))) from None
             if e.code >= 500:
                 raise _Retry(f"HTTP {e.code} {snippet}".strip()) from None
             raise _Fatal(f"HTTP {e.code} {snippet}".strip()) from None

@@ -24,9 +24,9 @@ from functools import lru_cache
 from typing import Any
 
 from dispo.core.errors import ConfigError
-from dispo.judges.base import AXES, MCAS5_DIMS, Judge, JudgeRequest
 from dispo.core.paths import PROMPTS_DIR
 from dispo.core.types import Score
+from dispo.judges.base import AXES, MCAS5_DIMS, Judge, JudgeRequest
 
 TASKS = ("coverage", "verbal", "rubric_pass1", "rubric_pass2", "mcas", "mcas5")
 JUDGE_PROMPTS_DIR = PROMPTS_DIR / "judges"
@@ -213,7 +213,7 @@ class PromptedJudge(Judge):
             spans.append((start, len(queries)))
         answers = self._ask(queries)
         out = []
-        for r, (a, b) in zip(reqs, spans):
+        for _r, (a, b) in zip(reqs, spans):
             if a == b:
                 out.append(self._unscored("coverage", p.tag, "no checklist claims for this item"))
                 continue

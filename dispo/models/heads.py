@@ -50,7 +50,7 @@ def _unwrap(model):
     """The innermost transformers *ForCausalLM under PEFT wrappers."""
     m = model
     for _ in range(4):  # PeftModel -> LoraModel -> ForCausalLM
-        if hasattr(m, "get_base_model") and m is not getattr(m, "get_base_model")():
+        if hasattr(m, "get_base_model") and m is not m.get_base_model():
             m = m.get_base_model()
             continue
         if type(m).__name__ in ("LoraModel",) and hasattr(m, "model"):

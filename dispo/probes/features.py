@@ -82,7 +82,6 @@ def _pad_batch(seqs: list[list[int]], pad_id: int, side: str):
 
 def _forward(model, ids, mask, n_keep: int | None):
     """Forward with hidden states; position ids follow the mask so padding does not shift them."""
-    import torch
 
     pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
     kwargs: dict[str, Any] = dict(input_ids=ids, attention_mask=mask, position_ids=pos,

@@ -35,8 +35,8 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from dispo.stats import metrics as M
 from dispo.core.errors import ConfigError, RunDirError
+from dispo.stats import metrics as M
 from dispo.stats.catalog import AXES, CELL_METRICS, CORRECT_ALIASES, MCAS5_DIMS, known_metrics
 
 SOURCE_ORDER = ("tests", "import", "openai", "hf", "lexical")

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from dispo.core.errors import ConfigError, InputFileError
+from dispo.core.types import Score
 from dispo.domains import get_domain
 from dispo.domains.chef import ChefDomain, load_kb
 from dispo.domains.chef_generators import A_TEMPLATES, B_TEMPLATES
 from dispo.domains.chef_match import claim_covered, coverage_flags
-from dispo.core.errors import ConfigError, InputFileError
 from dispo.judges.base import JudgeRequest
-from dispo.core.types import Score
 
 ID_RE = re.compile(r"^chef/(a|b)/[a-z_]+/[a-z0-9-]+$")
 

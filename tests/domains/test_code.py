@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from dispo.core.errors import DispoError
+from dispo.core.types import Item
 from dispo.domains import DOMAINS, get_domain
 from dispo.domains.code import CodeDomain
 from dispo.domains.code_extract import extract, extract_code
-from dispo.core.errors import DispoError
-from dispo.core.types import Item
 
 PROMPT = 'import math\n\n\ndef add(a: int, b: int) -> int:\n    """Return a + b."""\n'
 ITEM = Item(id="toy/0", prompt="...", domain="code",

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
+from dispo.core.errors import ConfigError, InputFileError
 from dispo.domains import get_domain
 from dispo.domains.mcas import McasDomain
-from dispo.core.errors import ConfigError, InputFileError
 
 
 @pytest.fixture(scope="module")

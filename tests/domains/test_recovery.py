@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dispo.domains import DOMAINS, get_domain
-from dispo.domains.recovery import (RecoveryDomain, feedback_items, recovery_summary,
-                                    run_recovery)
 from dispo.core.errors import DispoError
 from dispo.core.types import Item, Score
+from dispo.domains import DOMAINS, get_domain
+from dispo.domains.recovery import RecoveryDomain, feedback_items, recovery_summary, run_recovery
 
 FENCE = "```"
 

@@ -14,6 +14,7 @@ import pytest
 from dispo.core.errors import DispoError
 from dispo.domains.sandbox import run_many, run_program
 
+
 def _load_corpus():
     # tests/ is not a package: load the data module by path
     import importlib.util

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from dispo.core.config import compose_config
-from dispo.evaluation.eval_run import run_eval
 from dispo.core.runs import Run
+from dispo.evaluation.eval_run import run_eval
 
 FIELDS = {"id", "prompt", "messages", "output", "finish_reason", "n_tokens", "decoding", "seed", "scores"}
 
@@ -14,7 +14,6 @@ FIELDS = {"id", "prompt", "messages", "output", "finish_reason", "n_tokens", "de
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch):
     import os
-    from pathlib import Path
 
     from dispo.models import embedded
 

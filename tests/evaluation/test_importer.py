@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispo.evaluation import importer
 from dispo.core.errors import ConfigError, InputFileError
+from dispo.evaluation import importer
 from dispo.evaluation.importer import read_arm_jsonl
 
 

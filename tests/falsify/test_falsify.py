@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from dispo.core.config import compose_config
-from dispo.falsify.run import falsify_run
 from dispo.core.runs import Run
-from dispo.stats.summary import claims
 from dispo.core.types import Score
+from dispo.falsify.run import falsify_run
+from dispo.stats.summary import claims
 
 N = 40
 
@@ -201,9 +201,9 @@ def test_arc2_intervention_record_is_reapplied_by_falsify():
     import torch
 
     from dispo.falsify.context import _intervention_context
+    from dispo.interventions.tempering import tempering_spec
     from dispo.models.heads import attention_layers
     from dispo.models.loading import load_model
-    from dispo.interventions.tempering import tempering_spec
 
     lm = load_model("tiny-llama")
     ids = lm.tokenizer("The sauce split because the butter was too hot.", return_tensors="pt")["input_ids"]

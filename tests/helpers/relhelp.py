@@ -70,7 +70,7 @@ def check_file(p: Path) -> str | None:
             text = p.read_bytes().decode("utf-8")
             if text and not text.endswith("\n"):
                 return f"{p}: last line not terminated (truncated write?)"
-            for n, line in enumerate(text.split("\n"), 1):
+            for line in text.split("\n"):
                 if line.strip():
                     json.loads(line)
         elif p.suffix in (".yaml", ".yml"):

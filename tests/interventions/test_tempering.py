@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from dispo.core.errors import DispoError
-from dispo.models.heads import attention_layers
 from dispo.interventions.tempering import temper, tempering_spec
+from dispo.models.heads import attention_layers
 
 ARCHS = ["tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4", "tiny-llama"]
 PROMPTS = ["Why does my hollandaise split?", "Fix: roux lumpy, what now? Explain the steps carefully."]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from dispo.probes import probe as P
 from dispo.core.errors import DispoError, InputFileError
+from dispo.probes import probe as P
 
 TRAIN = "smollm2-1.7b_step16_hlast.npz"
 FRESH = "smollm2-1.7b_fresh_hlast.npz"

@@ -23,8 +23,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.helpers.relhelp import (check_file, comparable_results, comparable_samples, env_for, make_cache, one_error_line,
-                     popen_dispo, run_dispo, snapshot, watch)
+from tests.helpers.relhelp import (
+    check_file,
+    comparable_results,
+    comparable_samples,
+    env_for,
+    make_cache,
+    one_error_line,
+    popen_dispo,
+    run_dispo,
+    snapshot,
+    watch,
+)
 
 # batch_size=1: greedy output is then bit-identical whatever subset of items a resumed process
 # still has to generate (with larger batches the engine only promises equality up to fp32

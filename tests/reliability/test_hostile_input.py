@@ -203,7 +203,7 @@ def test_probe_bad_npz_is_one_line_naming_file_and_field(tmp_path, kind, as_test
     code, _, err = cli("probe", str(train), str(test), "--cv", "2")
     line = assert_one_line_exit_2(code, err, str(bad))
     if field is not None:
-        assert f"field {field}" in line or f"field '{field}'" in line or f"y has" in line or f"X has" in line, line
+        assert f"field {field}" in line or f"field '{field}'" in line or "y has" in line or "X has" in line, line
 
 
 # --------------------------------------------------------------------------- corrupt run dirs

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from dispo.core import atomic
-from dispo.reporting.crossrun import build_report, resolve_runs
 from dispo.core.errors import DispoError
 from dispo.core.runs import Run
+from dispo.reporting.crossrun import build_report, resolve_runs
 
 
 def _m(value, lo, hi, n=20):

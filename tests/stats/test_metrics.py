@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from dispo.stats import metrics as M
 
-
 # ---------------------------------------------------------------- pass@k
 
 

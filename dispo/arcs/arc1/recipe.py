@@ -26,9 +26,9 @@ from typing import Any
 
 from dispo.arcs import ARCS
 from dispo.arcs.base import Recipe
-from dispo.stats.catalog import CONTENT_METRICS
 from dispo.core.errors import ConfigError, DispoError
 from dispo.core.types import Item
+from dispo.stats.catalog import CONTENT_METRICS
 
 DISPOSITION_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging", "mcas", "mcas25")
 STYLE_METRICS = ("hedge_rate", "svr_rate")
@@ -145,9 +145,9 @@ class Arc1Distill(Recipe):
         return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def stage_teachers(self) -> dict:
-        from dispo.core import atomic
         from dispo.arcs.arc1.distill_data import passes
         from dispo.arcs.arc1.teachers import TeacherPipeline
+        from dispo.core import atomic
 
         train, _ = self._items()
         student = {r["id"]: r for r in self._read_jsonl("data/base_train.jsonl")}
@@ -168,8 +168,8 @@ class Arc1Distill(Recipe):
         return info
 
     def stage_data(self) -> dict:
-        from dispo.core import atomic
         from dispo.arcs.arc1.distill_data import build_dataset
+        from dispo.core import atomic
 
         train, _ = self._items()
         student = {r["id"]: r for r in self._read_jsonl("data/base_train.jsonl")}

@@ -383,8 +383,8 @@ class Arc3Sidecar(Recipe):
 
     # -- sidecar ------------------------------------------------------------------------
     def sidecar(self, tr_rel: str, te_rel: str, fresh: list[dict]) -> dict:
-        from dispo.probes import probe as P
         from dispo.evaluation.evaluate import content_keys, score_tasks
+        from dispo.probes import probe as P
         from dispo.stats.summary import arm_metrics
 
         run = self.run_dir

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from dispo.domains.base import Domain
 from dispo.core.types import Item, Score
+from dispo.domains.base import Domain
 
 
 class ToyDomain(Domain):
@@ -49,8 +49,8 @@ def test_split_is_disjoint_and_deterministic():
 def test_arc1_runs_end_to_end_and_resumes(tmp_path, model):
     """Every stage on each student architecture (LoRA targets must exist for each)."""
     from dispo.arcs import ARCS
-    from dispo.judges import get_judge
     from dispo.core.runs import Run
+    from dispo.judges import get_judge
 
     cfg = _cfg(tmp_path, model)
     run = Run.create("train-arc1", cfg, model, root=tmp_path)
@@ -97,9 +97,9 @@ def test_hedge_opener_student_raises_hedge_rate_with_content_beside_it(tmp_path)
     are the base answers with a fixed hedge opener; results.json must show hedge_rate and the
     opener share up, while the content metric is reported beside them, unchanged."""
     from dispo.arcs.arc1.recipe import Arc1Distill
+    from dispo.core.runs import Run
     from dispo.evaluation.evaluate import content_keys, score_tasks
     from dispo.judges import get_judge
-    from dispo.core.runs import Run
 
     dom, judge = ToyDomain(), get_judge("lexical")
     items = dom.items()[:10]
@@ -151,8 +151,8 @@ def test_student_trained_to_open_with_a_hedge_shows_hedge_rate_up_and_content_be
     share up), while the content metric is reported beside them in the same claim table."""
     from dispo.arcs import ARCS
     from dispo.core.config import compose_config
-    from dispo.judges import get_judge
     from dispo.core.runs import Run
+    from dispo.judges import get_judge
 
     ov = ["model=smollm2-135m", "arc.preset=smoke", "decoding.max_new_tokens=12", "limit=4", "arc.train_limit=8",
           "arc.sft.epochs=4", "arc.sft.lr=2e-3", "arc.sft.warmup_ratio=0", "arc.sft.max_length=96",

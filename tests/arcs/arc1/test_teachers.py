@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from dispo.core.errors import ConfigError
 from dispo.arcs.arc1.teachers import STAGES, Teacher, TeacherPipeline, load_stage_prompt, stage_messages
+from dispo.core.errors import ConfigError
 from dispo.core.types import Item
 
 

@@ -73,8 +73,8 @@ def test_sft_one_step_lora_attention_each_arch(name, tmp_path):
     import torch
     from safetensors.torch import load_file
 
-    from dispo.models.loading import load_model
     from dispo.arcs.arc1.training import train_sft
+    from dispo.models.loading import load_model
 
     lm = load_model(name)
     convs = [_conv("Say hi.", "Hi there."), _conv("Say bye.", "Goodbye.")]
@@ -135,8 +135,8 @@ def test_dpo_moves_toward_chosen_with_base_reference(llama, sft_adapter, tmp_pat
 
 
 def test_unknown_think_mode_and_modules(llama):
-    from dispo.core.errors import ConfigError
     from dispo.arcs.arc1.training import build_sft_example, lora_config
+    from dispo.core.errors import ConfigError
 
     with pytest.raises(ConfigError):
         build_sft_example(llama, _conv("a", "b"), think="drop")
@@ -146,8 +146,8 @@ def test_unknown_think_mode_and_modules(llama):
 
 @pytest.mark.slow
 def test_smollm2_memorises_tiny_set(tmp_path):
-    from dispo.models.loading import load_model
     from dispo.arcs.arc1.training import train_sft
+    from dispo.models.loading import load_model
 
     lm = load_model("smollm2-135m")
     convs = [_conv("What is the secret word?", "The secret word is marmalade."),

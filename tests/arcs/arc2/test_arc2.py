@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from dispo.domains.base import Domain
 from dispo.core.types import Item, Score
+from dispo.domains.base import Domain
 
 
 class FakeChef(Domain):

@@ -139,7 +139,7 @@ def test_capture_matches_manual_single_sequence():
         pi = lm.tokenizer(p, add_special_tokens=False)["input_ids"]
         ri = lm.tokenizer(r, add_special_tokens=False)["input_ids"]
         got = {}
-        h = hl.o_proj.register_forward_pre_hook(lambda m, a: got.__setitem__("x", a[0]))
+        h = hl.o_proj.register_forward_pre_hook(lambda m, a: got.__setitem__("x", a[0]))  # noqa: B023
         with torch.no_grad():
             lm.model(input_ids=torch.tensor([pi + ri]))
         h.remove()

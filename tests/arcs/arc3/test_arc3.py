@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from dispo.domains.base import Domain
 from dispo.core.errors import ConfigError
 from dispo.core.types import Item, Score
+from dispo.domains.base import Domain
 
 DISHES = ["hollandaise", "bearnaise", "mayonnaise", "souffle", "roux", "veloute", "genoise", "pate a choux",
           "creme anglaise", "beurre blanc", "consomme", "puff pastry"]
@@ -60,9 +60,9 @@ def _cfg(tmp_path, *extra):
 
 
 def test_arc3_smoke_end_to_end_and_resume(arc3_env, monkeypatch):
-    from dispo.probes.features import load_npz
-    from dispo.core.runs import Run
     from dispo.arcs.train_run import run_train
+    from dispo.core.runs import Run
+    from dispo.probes.features import load_npz
 
     cfg = _cfg(arc3_env, "arc.C=[1.0]")
     assert cfg["domain"]["name"] == "chef" and cfg["limit"] == 8 and cfg["arc"]["cv"] == 2
@@ -215,8 +215,8 @@ def test_labels_and_gate_helpers():
 def test_arc3_real_chef_and_lexical_judge(tmp_path, monkeypatch):
     """No fakes: the real Chef generators (eval = generator A, fresh = generator B) and the lexical
     judge. A random-init model's answers are labelled by checklist coverage like any other."""
-    from dispo.probes.features import load_npz
     from dispo.arcs.train_run import run_train
+    from dispo.probes.features import load_npz
 
     monkeypatch.setenv("DISPO_RUNS", str(tmp_path / "runs"))
     cfg = _cfg(tmp_path, "arc.C=[1.0]", "limit=6")
