@@ -77,7 +77,8 @@ def parse(overrides: list[str]) -> list:
 def expand(overrides: list[str]) -> list[list[str]]:
     """The cartesian product of the sweep overrides, each job as a list of `key=value` strings
     (Hydra's BasicSweeper order: the last key varies fastest)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    import itertools
+
     from hydra.errors import HydraException
 
     parsed = parse(overrides)
@@ -85,11 +86,18 @@ def expand(overrides: list[str]) -> list[list[str]]:
         if o.is_sweep_override() and not o.is_discrete_sweep():
             raise ConfigError(f"'{o.input_line}': interval() sweeps need an optimising sweeper; "
                               f"use a comma list, choice(...) or range(...)")
+    # Hydra's BasicSweeper expansion, through the public Override API: one list of
+    # `key=value` per key (a repeated key keeps its first position, its last values),
+    # then the cartesian product
+    per_key: dict[str, list[str]] = {}
     try:
-        batches = BasicSweeper.split_arguments(parsed, None)
+        for o in parsed:
+            key = o.get_key_element()
+            values = list(o.sweep_string_iterator()) if o.is_sweep_override() else [o.get_value_element_as_str()]
+            per_key[key] = [f"{key}={v}" for v in values]
     except HydraException as e:
         raise ConfigError(f"cannot expand sweep ({str(e).splitlines()[0]})") from None
-    jobs = batches[0] if batches else []
+    jobs = [list(j) for j in itertools.product(*per_key.values())]
     if not jobs:
         raise ConfigError("the sweep expands to no jobs; check range(...)/glob(...) bounds")
     for job in jobs:  # glob() over a group with no match, or an empty range, yields nothing

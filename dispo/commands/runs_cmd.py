@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -19,13 +20,15 @@ def _headline(results: dict) -> str:
     return ", ".join(f"{k}={fmt(base[k].get('value'), 3)}" for k in keys if isinstance(base.get(k), dict))
 
 
-def runs(root: Path = typer.Option(Path("runs"), "--root", help="Runs directory.")) -> None:
+def runs(root: Optional[Path] = typer.Option(None, "--root", help="Runs directory (default: $DISPO_RUNS, else runs).")) -> None:
     """Table of runs: id, command, model, status, headline metrics."""
     from rich.console import Console
     from rich.table import Table
 
+    from dispo.core.paths import runs_root
     from dispo.core.runs import list_runs
 
+    root = root if root is not None else runs_root()
     t = Table(title=f"runs in {root}")
     for c in ("id", "command", "model", "status", "headline (base arm)"):
         t.add_column(c, overflow="fold")

@@ -161,6 +161,3 @@ def _validate(data: dict) -> None:
     if p is not None and not (0 < p <= 1):
         raise ConfigError(f"decoding.top_p must be in (0, 1], got {p}")
 
-
-def dump_overrides(overrides: list[str]) -> list[str]:
-    return normalize_overrides(overrides)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 from dispo.core.errors import RunDirError
 from dispo.core.runs import Run, find_resumable
@@ -43,6 +43,3 @@ def lifecycle(run: Run) -> Iterator[Run]:
     else:
         run.finish("completed")
 
-
-def model_spec(cfg: dict) -> dict[str, Any]:
-    return dict(cfg["model"])

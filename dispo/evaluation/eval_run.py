@@ -105,15 +105,14 @@ def _claim_metrics(base_metrics: dict) -> list[str]:
 
 def content_score_of(sample: dict):
     """The content Score a sample was given (coverage for chef, tests for code), rebuilt."""
-    from dispo.core.types import Score
+    from dispo.core.types import Score, ScoreKey
 
     scores = sample.get("scores") or {}
-    key = next((k for k in scores if k.startswith("coverage:")), None) or next((k for k in scores if k.startswith("correct:")), None)
+    tasks = {k: ScoreKey.parse(k).task for k in scores}
+    key = next((k for k in scores if tasks[k] == "coverage"), None) or next((k for k in scores if tasks[k] == "correct"), None)
     if key is None:
         return Score.unscored("content", "none", "no content score")
-    d = dict(scores[key])
-    return Score(scorer=d["scorer"], version=d["version"], value=d["value"], status=d.get("status", "ok"),
-                 reason=d.get("reason"), detail=d.get("detail") or {})
+    return Score.from_json(scores[key])
 
 
 def _recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progress):

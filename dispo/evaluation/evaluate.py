@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from dispo.core.types import Generation, Item, Score
+from dispo.core.types import Generation, Item, Sample, Score, ScoreKey
 from dispo.judges.base import JudgeRequest
 
 DEFAULT_TASKS = ("verbal", "svr", "hedge")
@@ -59,14 +59,14 @@ def content_keys(score: Score) -> dict[str, dict]:
     source = score.scorer.split(".")[0]
     out: dict[str, dict] = {}
     if score.scorer.endswith(".coverage"):
-        out[f"coverage:{source}"] = score.to_json()
+        out[ScoreKey.of("coverage", source)] = score.to_json()
         correct = None if score.status != "ok" else bool(score.detail.get("correct", (score.value or 0) >= 0.5))
-        out[f"correct:{source}"] = Score(scorer=f"{source}.correct", version=score.version, value=correct,
+        out[ScoreKey.of("correct", source)] = Score(scorer=f"{source}.correct", version=score.version, value=correct,
                                          status=score.status, reason=score.reason).to_json()
     elif score.status == "unscored" and not score.scorer.endswith(".correct"):
         pass  # a domain without a content scorer (mcas): nothing to record
     else:
-        out[f"correct:{source}"] = score.to_json()
+        out[ScoreKey.of("correct", source)] = score.to_json()
     return out
 
 
@@ -78,7 +78,7 @@ def score_tasks(judge, items: list[Item], outputs: list[str], tasks: Iterable[st
         if fn is None:
             continue  # e.g. svr/hedge exist only on the lexical judge
         for slot, s in zip(per_item, fn(reqs)):
-            slot[f"{task}:{judge.name}"] = s.to_json()
+            slot[ScoreKey.of(task, judge.name)] = s.to_json()
     return per_item
 
 
@@ -87,11 +87,11 @@ def build_samples(items: list[Item], gens: list[Generation], content: list[Score
     samples = []
     for it, g, c, j in zip(items, gens, content, judged):
         scores = {**content_keys(c), **j}
-        samples.append({
-            "id": it.id, "prompt": g.prompt, "messages": it.messages(system_prompt), "output": g.output,
-            "finish_reason": g.finish_reason, "n_tokens": g.n_tokens, "decoding": g.decoding, "seed": g.seed,
-            "scores": scores, "meta": {**it.meta, **(extra or {})},
-        })
+        samples.append(Sample(
+            id=it.id, prompt=g.prompt, messages=it.messages(system_prompt), output=g.output,
+            finish_reason=g.finish_reason, n_tokens=g.n_tokens, decoding=g.decoding, seed=g.seed,
+            scores=scores, meta={**it.meta, **(extra or {})},
+        ).to_json())
     return samples
 
 

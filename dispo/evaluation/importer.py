@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from dispo.core.errors import ConfigError, InputFileError
-from dispo.core.types import Score
+from dispo.core.types import Score, ScoreKey
 from dispo.stats.metrics import correct_at
 
 MAX_LINE_BYTES = 10 * 1024 * 1024
@@ -205,7 +205,7 @@ def _to_record(p: Path, lineno: int, obj: dict[str, Any], fmap: dict[str, str]) 
             s.detail["field"] = src
         else:
             s = Score(scorer=SOURCE, version=VERSION, value=value, detail={"field": src})
-        scores[f"{task}:{SOURCE}"] = s.to_json()
+        scores[ScoreKey.of(task, SOURCE)] = s.to_json()
 
     # correct / passed: the same label under two names; both present must agree.
     explicit: tuple[str, Any] | None = None
@@ -231,7 +231,7 @@ def _to_record(p: Path, lineno: int, obj: dict[str, Any], fmap: dict[str, str]) 
         if explicit is None:
             # The paper's Chef rule: correct iff coverage >= 0.5.
             add("correct", cov_src, None if cov is None else bool(correct_at(cov)))
-            scores[f"correct:{SOURCE}"]["detail"]["derived"] = "coverage>=0.5"
+            scores[ScoreKey.of("correct", SOURCE)]["detail"]["derived"] = "coverage>=0.5"
 
     v_src, verbal = _lookup(obj, "verbal", fmap, where)
     if v_src is not None:

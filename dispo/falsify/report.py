@@ -20,10 +20,9 @@ def remeasured_points(claim: dict) -> list[tuple[str, float]]:
 
 
 def plot(run, result: dict):
-    import matplotlib
+    from dispo.core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     claims = [c for c in result["claims"] if c["claimed"].get("delta") is not None]
     if not claims:

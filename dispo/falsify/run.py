@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dispo.core.types import ScoreKey
 from dispo.falsify import checks as C
 from dispo.falsify.context import FalsifyContext, arm_provenance, model_regenerator
 from dispo.reporting.report import claim_id
@@ -80,7 +81,7 @@ def _rescorer(run, gold_cache: dict):
                 return None
         if "gold" not in gold_cache:
             gold_cache["gold"] = domain_gold(run.config)
-        tasks = sorted({k.split(":")[0] for s in samples for k in (s.get("scores") or {})} - {"correct", "coverage"})
+        tasks = sorted({ScoreKey.parse(k).task for s in samples for k in (s.get("scores") or {})} - {"correct", "coverage"})
         tasks = tasks or ["verbal", "svr", "hedge"]
         out = rescore_samples(samples, judges[judge_name], tasks, gold_cache["gold"])
         # content from a judge (chef coverage) is re-scored too, through the domain's matcher

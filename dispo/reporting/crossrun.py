@@ -332,10 +332,9 @@ def cross_rows(runs: list[_RunInfo]) -> list[dict]:
 
 
 def _plt():
-    import matplotlib
+    from dispo.core.plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     return plt
 

@@ -36,6 +36,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from dispo.core.errors import ConfigError, RunDirError
+from dispo.core.types import Claim, ScoreKey
 from dispo.stats import metrics as M
 from dispo.stats.catalog import AXES, CELL_METRICS, CORRECT_ALIASES, MCAS5_DIMS, known_metrics
 
@@ -51,8 +52,8 @@ Sample = dict[str, Any]
 
 
 def _split_key(key: str) -> tuple[str, str]:
-    task, _, source = key.partition(":")
-    return task, source
+    k = ScoreKey.parse(key)
+    return k.task, k.source
 
 
 def available_sources(samples: Iterable[Sample], task: str) -> list[str]:
@@ -110,7 +111,7 @@ class _Series:
 
 
 def _task_values(samples: list[Sample], task: str, source: str) -> tuple[dict[str, Any], int, list[str]]:
-    key = f"{task}:{source}"
+    key = ScoreKey.of(task, source)
     out: dict[str, Any] = {}
     unscored = 0
     scorers: set[str] = set()
@@ -405,12 +406,12 @@ def claims(
             names = list(metrics)
         for m in names:
             c = paired_claim(arms[baseline], samples, m, prefer=prefer, n_boot=n_boot, seed=seed, alpha=alpha)
-            out.append({"arm": arm, "baseline": baseline, **c})
-    adj = M.holm([math.nan if c["p"] is None else c["p"] for c in out])
+            out.append(Claim.build(arm, baseline, c))
+    adj = M.holm([math.nan if c.p is None else c.p for c in out])
     for c, ph in zip(out, adj):
-        c["p_holm"] = None if math.isnan(ph) else ph
-        c["significant"] = c["p_holm"] is not None and c["p_holm"] < alpha
-    return out
+        c.p_holm = None if math.isnan(ph) else ph
+        c.significant = c.p_holm is not None and c.p_holm < alpha
+    return [c.to_json() for c in out]
 
 
 def arm_metric_names(samples: list[Sample], prefer: dict[str, str] | None = None) -> list[str]:

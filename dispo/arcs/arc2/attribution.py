@@ -327,10 +327,9 @@ class HeadRanking:
 
     def heatmap(self, path: str | Path, title: str | None = None, top_k: int = 0) -> Path:
         """layer x head heat map of the score; artefact heads marked x, top-k boxed."""
-        import matplotlib
+        from dispo.core.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
         from matplotlib.patches import Rectangle
 
         layers, m = self.matrix("score")

@@ -35,6 +35,7 @@ import numpy as np
 from dispo.arcs import ARCS
 from dispo.arcs.base import Recipe
 from dispo.core.errors import ConfigError
+from dispo.core.types import ScoreKey
 
 DISPOSITION_AXES = {
     "humble": "hedging_appropriateness",
@@ -104,7 +105,7 @@ def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", a
     src = pick_source(samples, task)
     y = np.full(len(samples), -1, dtype=np.int8)
     for i, s in enumerate(samples):
-        sc = (s.get("scores") or {}).get(f"{task}:{src}") if src else None
+        sc = (s.get("scores") or {}).get(ScoreKey.of(task, src)) if src else None
         if not sc or sc.get("status", "ok") != "ok" or sc.get("value") is None:
             continue
         v = sc["value"]
@@ -449,10 +450,9 @@ class Arc2Tempering(Recipe):
 
     # -- figures and report ---------------------------------------------------------------
     def sweep_figure(self, metrics: dict, wanted: list[str]) -> str | None:
-        import matplotlib
+        from dispo.core.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         rel = "artifacts/sweep.png"
         fig, ax = plt.subplots(figsize=(5, 3.2))

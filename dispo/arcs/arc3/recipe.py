@@ -533,10 +533,9 @@ class Arc3Sidecar(Recipe):
 
     # -- figures and report -------------------------------------------------------------
     def figures(self, steps: dict, te_rel: str) -> dict:
-        import matplotlib
+        from dispo.core.plotting import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         run = self.run_dir
         figs = {}
