@@ -16,6 +16,8 @@ from dispo.core.paths import conf_dir
 GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher")
 # bare keys users type that live inside a group
 ALIASES = {"disposition": "arc.disposition"}
+# keys that select a config group option (`arc.preset=smoke` reads as `arc/preset=smoke`)
+GROUP_ALIASES = {"arc.preset": "arc/preset"}
 # expected types of leaf values users commonly override (Hydra does not type-check plain YAML)
 _TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "limit": (int, type(None)),
@@ -43,6 +45,8 @@ def normalize_overrides(overrides: list[str]) -> list[str]:
         k, v = _split(ov)
         if k in ALIASES:
             ov = f"{ALIASES[k]}={v}"
+        elif k in GROUP_ALIASES and ov.split("=", 1)[0].strip() == k:
+            ov = f"{GROUP_ALIASES[k]}={v}"
         out.append(ov)
     return out
 
@@ -109,7 +113,7 @@ def compose_config(overrides: list[str] | None = None, base: dict[str, str] | No
         data = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         raise ConfigError(f"cannot resolve config ({str(e).splitlines()[0]})") from None
-    data = _apply_preset(data, user)
+    _check_preset(data)
     _validate(data)
     return data
 
@@ -129,19 +133,17 @@ def _get_dotted(d: dict, key: str) -> Any:
     return d
 
 
-def _apply_preset(data: dict, user: list[str]) -> dict:
+def _check_preset(data: dict) -> None:
+    """A preset chosen for an arc that has no values for it is an error, not a silent no-op
+    (config.yaml's defaults list loads arc/presets/<arc>_<preset>.yaml as optional)."""
     arc = data.get("arc") or {}
-    name = arc.get("preset")
+    name, arc_name = arc.get("preset"), arc.get("name")
     if not name:
-        return data
-    presets = arc.get("presets") or {}
-    if name not in presets:
-        raise ConfigError(f"unknown arc.preset '{name}' for arc {arc.get('name')}; valid choices: {', '.join(sorted(presets)) or 'none'}")
-    explicit = {_split(o)[0] for o in user}
-    for key, value in (presets[name] or {}).items():
-        if key not in explicit:
-            _set_dotted(data, key, value)
-    return data
+        return
+    d = Path(conf_dir()) / "arc" / "presets"
+    if not (d / f"{arc_name}_{name}.yaml").exists():
+        valid = sorted(p.stem[len(arc_name) + 1:] for p in d.glob(f"{arc_name}_*.yaml")) if arc_name else []
+        raise ConfigError(f"unknown arc.preset '{name}' for arc {arc_name}; valid choices: {', '.join(valid) or 'none'}")
 
 
 def _validate(data: dict) -> None:

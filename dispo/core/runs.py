@@ -284,6 +284,11 @@ class Run:
     def stage_done(self, name: str) -> bool:
         return self.manifest.get("stages", {}).get(name, {}).get("status") == "done"
 
+    def finished(self, name: str, *artifacts: str) -> bool:
+        """The resume test every stage uses: done in the manifest and its files (paths
+        relative to the run dir) still on disk."""
+        return self.stage_done(name) and all((self.dir / a).exists() for a in artifacts)
+
     def stage_info(self, name: str) -> dict:
         return self.manifest.get("stages", {}).get(name, {})
 

@@ -100,7 +100,7 @@ def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge,
                  tasks: Iterable[str] | None = None, progress: bool = True) -> list[dict]:
     """Generate, score and persist one arm; a finished arm is read back instead of redone."""
     stage = f"arm:{arm}"
-    if run is not None and run.stage_done(stage) and run.samples_path(arm).exists():
+    if run is not None and run.finished(stage, f"samples/{arm}.jsonl"):
         return run.read_samples(arm)
     decoding = decoding_for(cfg, decoding)
     seed = cfg.get("seed", 0) if seed is None else seed

@@ -38,15 +38,22 @@ def test_disposition_alias_and_presets(tmp_path, monkeypatch):
 
     conf = tmp_path / "conf"
     shutil.copytree(paths.conf_dir(), conf)
-    (conf / "arc" / "toy.yaml").write_text(
-        "name: toy\ndisposition: humble\npreset: null\npresets:\n  smoke: {limit: 4, decoding.max_new_tokens: 9, arc.k: 2}\nk: 5\n")
+    (conf / "arc" / "toy.yaml").write_text("name: toy\ndisposition: humble\npreset: null\nk: 5\n")
+    (conf / "arc" / "presets" / "toy_smoke.yaml").write_text(
+        "# @package _global_\nlimit: 4\ndecoding: {max_new_tokens: 9}\narc: {k: 2}\n")
     monkeypatch.setenv("DISPO_CONF", str(conf))
     cfg = compose_config(["arc=toy", "disposition=deliberate"])
     assert cfg["arc"]["disposition"] == "deliberate" and cfg["arc"]["k"] == 5 and cfg["limit"] is None
     cfg = compose_config(["arc=toy", "arc.preset=smoke", "limit=6"])
     assert cfg["limit"] == 6 and cfg["decoding"]["max_new_tokens"] == 9 and cfg["arc"]["k"] == 2
-    with pytest.raises(ConfigError, match="unknown arc.preset 'huge'.*smoke"):
+    assert cfg["arc"]["preset"] == "smoke"
+    # the config-group spelling is the same preset
+    assert compose_config(["arc=toy", "arc/preset=smoke", "limit=6"]) == cfg
+    with pytest.raises(ConfigError, match="unknown arc/preset 'huge'.*smoke"):
         compose_config(["arc=toy", "arc.preset=huge"])
+    # a preset that exists, chosen for an arc without values for it
+    with pytest.raises(ConfigError, match="unknown arc.preset 'smoke' for arc none; valid choices: none"):
+        compose_config(["arc.preset=smoke"])
 
 
 def test_unknown_nested_group_option_lists_that_groups_choices():

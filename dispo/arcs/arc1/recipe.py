@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import time
 from typing import Any
 
 from dispo.arcs import ARCS
@@ -85,15 +84,6 @@ class Arc1Distill(Recipe):
 
     def cleanup(self) -> None:
         self._lm = None
-
-    def _stage(self, name: str, fn, *args) -> dict:
-        if self.run_dir.stage_done(name):
-            return self.run_dir.stage_info(name)
-        t0 = time.time()
-        info = fn(*args) or {}
-        info["seconds"] = round(time.time() - t0, 2)
-        self.run_dir.complete_stage(name, info)
-        return info
 
     # -- stages ------------------------------------------------------------------------
     def _items(self) -> tuple[list[Item], list[Item]]:
@@ -225,7 +215,7 @@ class Arc1Distill(Recipe):
         tasks = self.acfg.get("tasks") or self.cfg.get("tasks")
         arms = {}
         for arm, adapter in (("base", None), ("student", str(self.run_dir.artifacts / "adapter"))):
-            if self.run_dir.stage_done(f"arm:{arm}") and self.run_dir.samples_path(arm).exists():
+            if self.run_dir.finished(f"arm:{arm}", f"samples/{arm}.jsonl"):
                 arms[arm] = self.run_dir.read_samples(arm)
                 continue
             lm = self.base_lm if adapter is None else self.load_lm(adapter)
@@ -294,14 +284,14 @@ class Arc1Distill(Recipe):
     # -- the operator ------------------------------------------------------------------
     def run_all(self) -> dict:
         out = {}
-        out["split"] = self._stage("split", self.stage_split)
-        out["base_train"] = self._stage("base_train", self.stage_base_train)
-        out["teachers"] = self._stage("teachers", self.stage_teachers)
-        out["data"] = self._stage("data", self.stage_data)
-        out["sft"] = self._stage("sft", self.stage_sft)
-        out["dpo"] = self._stage("dpo", self.stage_dpo)
+        out["split"] = self.stage("split", self.stage_split)
+        out["base_train"] = self.stage("base_train", self.stage_base_train)
+        out["teachers"] = self.stage("teachers", self.stage_teachers)
+        out["data"] = self.stage("data", self.stage_data)
+        out["sft"] = self.stage("sft", self.stage_sft)
+        out["dpo"] = self.stage("dpo", self.stage_dpo)
         arms = self.eval_arms()
-        out["results"] = self._stage("results", self.stage_results, arms)
+        out["results"] = self.stage("results", self.stage_results, arms)
         return out
 
     def run(self) -> dict:  # type: ignore[override]

@@ -37,16 +37,18 @@ THINK_MODES = ("keep", "strip", "mask")
 _THINK_RE = re.compile(r"<think>.*?(?:</think>|$)\s*", re.DOTALL)
 _SENTINEL = "\u2063DISPO_ANSWER_SENTINEL\u2063"
 
-SFT_DEFAULTS: dict[str, Any] = dict(
-    modules="attention", r=64, alpha=128, dropout=0.05, lr=2e-4, epochs=3, batch_size=4,
-    effective_batch=32, scheduler="cosine", warmup_ratio=0.1, max_length=1024, think="keep",
-    max_steps=-1, weight_decay=0.0, gradient_checkpointing=False, report_to="none", progress=True,
-)
-DPO_DEFAULTS: dict[str, Any] = dict(
-    beta=0.1, lr=5e-6, epochs=2, batch_size=2, effective_batch=16, scheduler="cosine",
-    warmup_ratio=0.1, max_length=1024, reference="base", max_steps=-1,
-    gradient_checkpointing=False, report_to="none", progress=True,
-)
+def sft_defaults() -> dict[str, Any]:
+    """arc.sft as conf/arc/arc1.yaml states it (the one place the paper's settings live)."""
+    from dispo.arcs.base import arc_defaults
+
+    return arc_defaults("arc1")["sft"]
+
+
+def dpo_defaults() -> dict[str, Any]:
+    """arc.dpo as conf/arc/arc1.yaml states it, without the arc's on/off switch."""
+    from dispo.arcs.base import arc_defaults
+
+    return {k: v for k, v in arc_defaults("arc1")["dpo"].items() if k != "enabled"}
 
 
 # --------------------------------------------------------------------------- tokenising
@@ -174,13 +176,6 @@ def lora_config(spec: dict, modules: str = "attention", r: int = 64, alpha: int 
 # --------------------------------------------------------------------------- helpers
 
 
-def _merge(defaults: dict, cfg: dict | None) -> dict:
-    out = dict(defaults)
-    for k, v in (cfg or {}).items():
-        out[k] = v
-    return out
-
-
 def _accum(c: dict) -> int:
     return max(1, int(math.ceil(int(c["effective_batch"]) / max(1, int(c["batch_size"])))))
 
@@ -259,7 +254,7 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
     from transformers import set_seed
     from trl import SFTConfig, SFTTrainer
 
-    c = _merge(SFT_DEFAULTS, cfg)
+    c = {**sft_defaults(), **(cfg or {})}
     if not conversations:
         raise DispoError("no SFT examples to train on; see data_report.json for why items were dropped")
     tok = lm.tokenizer
@@ -348,7 +343,7 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
     from transformers import set_seed
     from trl import DPOConfig, DPOTrainer
 
-    c = _merge(DPO_DEFAULTS, cfg)
+    c = {**dpo_defaults(), **(cfg or {})}
     if c["reference"] not in ("base", "sft"):
         raise ConfigError(f"arc.dpo.reference={c['reference']!r}; valid: base, sft")
     if not pairs:
@@ -415,5 +410,5 @@ def rich_progress_callback() -> Any:
 
 __all__ = ["THINK_MODES", "strip_think", "render_prompt_completion", "build_sft_example",
            "check_label_masks", "lora_config", "lora_targets", "train_sft", "train_dpo",
-           "masked_mean_loss", "dpo_pair_logratio", "rich_progress_callback", "SFT_DEFAULTS",
-           "DPO_DEFAULTS"]
+           "masked_mean_loss", "dpo_pair_logratio", "rich_progress_callback", "sft_defaults",
+           "dpo_defaults"]

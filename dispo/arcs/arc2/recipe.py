@@ -26,14 +26,13 @@ Stages (each recorded in the manifest and skipped on `--resume` once done):
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
 import numpy as np
 
 from dispo.arcs import ARCS
-from dispo.arcs.base import Recipe
+from dispo.arcs.base import Recipe, arc_settings
 from dispo.core.errors import ConfigError
 from dispo.core.types import ScoreKey
 
@@ -44,15 +43,6 @@ DISPOSITION_AXES = {
     "persistent": "completeness",
     "correctness": None,  # correct vs wrong
 }
-DEFAULTS: dict[str, Any] = {
-    "disposition": "humble", "cohort_source": "auto", "axis_min": 4, "min_cohort": 3,
-    "method": "magnitude", "last_n_tokens": 32, "attribution_batch_size": 8, "max_length": 2048,
-    "top_k": 5, "exclude_artefacts": False, "artefact": {"d": 1.3, "cos": 0.95},
-    "lambdas": [1.0, 0.9, 0.8, 0.5], "monotone_tol": 0.0, "alpha": 0.05,
-    "replicate": {"seeds": [1, 2], "decoding": {"temperature": 0.7, "top_p": 0.95, "top_k": 20}},
-}
-
-
 # --------------------------------------------------------------------------- factories (patchable in tests)
 
 
@@ -75,13 +65,6 @@ def load_lm(cfg: dict):
 
 
 # --------------------------------------------------------------------------- pure helpers
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def arm_name(lam: float) -> str:
@@ -183,7 +166,7 @@ class Arc2Tempering(Recipe):
         if "vllm" in (self.cfg.get("engine"), (self.cfg.get("decoding") or {}).get("engine")):
             # vLLM runs its own copy of the weights: no forward hooks at o_proj to reach
             raise ConfigError("arc2 needs forward hooks at o_proj: it runs on transformers; drop engine=vllm")
-        a = self.a = _merge(DEFAULTS, self.cfg.get("arc") or {})
+        a = self.a = arc_settings(self.cfg, "arc2")
         if a["disposition"] not in DISPOSITION_AXES:
             raise ConfigError(f"unknown disposition '{a['disposition']}'; valid choices: {', '.join(DISPOSITION_AXES)}")
         if a["cohort_source"] not in ("auto", "rubric", "correct"):
@@ -239,7 +222,7 @@ class Arc2Tempering(Recipe):
         from dispo.evaluation.evaluate import evaluate_arm
         from dispo.interventions.tempering import temper, tempering_spec
 
-        if run and self.run_dir.stage_done(f"arm:{arm}") and self.run_dir.samples_path(arm).exists():
+        if run and self.run_dir.finished(f"arm:{arm}", f"samples/{arm}.jsonl"):
             return self.run_dir.read_samples(arm)  # finished: no model load on resume
         intervention = tempering_spec(heads, lam) if lam != 1.0 else None
         with temper(self.lm.model, heads, lam):
@@ -268,7 +251,7 @@ class Arc2Tempering(Recipe):
     def cohorts(self, base: list[dict]) -> dict:
         run = self.run_dir
         rel = "artifacts/cohorts.json"
-        if run.stage_done("cohorts") and (run.dir / rel).exists():
+        if run.finished("cohorts", rel):
             return run.read_json(rel)
         lab = cohort_labels(base, self.a["disposition"], self.a["cohort_source"], int(self.a["axis_min"]))
         info = {k: v for k, v in lab.items() if k != "y"}
@@ -286,7 +269,7 @@ class Arc2Tempering(Recipe):
         from dispo.arcs.arc2.attribution import HeadActivations, capture_head_activations, rank_heads
 
         run = self.run_dir
-        if run.stage_done("attribution") and (run.dir / "artifacts/head_ranking.json").exists():
+        if run.finished("attribution", "artifacts/head_ranking.json"):
             return run.stage_info("attribution")
         a = self.a
         npz = run.artifacts / "head_activations.npz"
@@ -352,7 +335,7 @@ class Arc2Tempering(Recipe):
         out = {}
         for lam in (1.0, best):
             arm = rep_arm_name(lam)
-            if run.stage_done(f"arm:{arm}") and run.samples_path(arm).exists():
+            if run.finished(f"arm:{arm}", f"samples/{arm}.jsonl"):
                 out[arm] = run.read_samples(arm)
                 continue
             pooled = []

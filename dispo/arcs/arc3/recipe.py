@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from dispo.arcs import ARCS
-from dispo.arcs.base import Recipe
+from dispo.arcs.base import Recipe, arc_settings
 from dispo.core.errors import ConfigError, DispoError
 
 STEPS = ("step1_cv", "step2_fresh", "step3_axes", "step4_pool", "step5_second_model")
@@ -43,16 +43,6 @@ STEP_TITLES = {
     "step4_pool": "4. multi-layer pooling",
     "step5_second_model": "5. second model family",
 }
-DEFAULTS: dict[str, Any] = {
-    "train_split": "eval", "test_split": "fresh", "layers": "last", "pool": "last4", "C": [1.0, 0.1],
-    "cv": 5, "cv_seed": 0, "feature_batch_size": 8, "rubric": "auto", "axis_min": 4, "second_model": None,
-    "bars": {"cv": {"auc": 0.65, "asym": -0.20}, "fresh": {"auc": 0.63, "asym": -0.15}},
-    "taxonomy": {}, "sidecar": {"mode": "hedge", "threshold": "cv",
-                                "hedge_text": "I'm not entirely sure about this, but here is my best understanding: ",
-                                "abstain_text": "I'm not sure I can answer this reliably, so I'd rather not guess; please check a trusted reference."},
-}
-
-
 # --------------------------------------------------------------------------- factories (patchable in tests)
 
 
@@ -75,13 +65,6 @@ def load_lm(spec: dict, cfg: dict):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in (over or {}).items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _finite(x: Any) -> float | None:
@@ -159,7 +142,7 @@ class Arc3Sidecar(Recipe):
         if "vllm" in (self.cfg.get("engine"), (self.cfg.get("decoding") or {}).get("engine")):
             # vLLM runs its own copy of the weights: no hidden states to reach
             raise ConfigError("arc3 needs hidden states: it runs on transformers; drop engine=vllm")
-        self.a = _merge(DEFAULTS, self.cfg.get("arc") or {})
+        self.a = arc_settings(self.cfg, "arc3")
         a = self.a
         try:
             self.Cs = [float(c) for c in (a["C"] if isinstance(a["C"], (list, tuple)) else [a["C"]])]
@@ -223,7 +206,7 @@ class Arc3Sidecar(Recipe):
         from dispo.evaluation.evaluate import evaluate_arm
 
         run = self.run_dir
-        if run.stage_done(f"arm:{arm}") and run.samples_path(arm).exists():
+        if run.finished(f"arm:{arm}", f"samples/{arm}.jsonl"):
             return run.read_samples(arm)
         items = self.domain.items(split, self.cfg.get("limit"))
         if not items:
@@ -239,7 +222,7 @@ class Arc3Sidecar(Recipe):
         rel = f"artifacts/features_{arm}.npz"
         run = self.run_dir
         stage = f"features:{arm}"
-        if run.stage_done(stage) and (run.dir / rel).exists():
+        if run.finished(stage, rel):
             return rel
         lab = labels_from_samples(samples, int(self.a["axis_min"]))
         keep = np.flatnonzero(lab["y"] >= 0)
@@ -316,14 +299,9 @@ class Arc3Sidecar(Recipe):
                 "reason": next(r["reason"] for r in done if r["mode"] == "pass") if passed else done[0]["reason"]}
 
     def _step(self, name: str, fn) -> dict:
-        run = self.run_dir
-        rel = f"artifacts/steps/{name}.json"
-        if run.stage_done(name) and (run.dir / rel).exists():
-            return run.read_json(rel)
-        res = {"step": name, "title": STEP_TITLES[name], **_row_json(fn())}
-        run.write_json(rel, res)
-        run.complete_stage(name, {"path": rel, "mode": res.get("mode"), "passed": res.get("passed")})
-        return res
+        return self.stage(name, lambda: {"step": name, "title": STEP_TITLES[name], **_row_json(fn())},
+                          artifact=f"artifacts/steps/{name}.json",
+                          summary=lambda res: {"mode": res.get("mode"), "passed": res.get("passed")})
 
     def step1(self, tr_rel: str) -> dict:
         train = self._data(tr_rel)
@@ -389,7 +367,7 @@ class Arc3Sidecar(Recipe):
 
         run = self.run_dir
         rel = "artifacts/sidecar.json"
-        if run.stage_done("sidecar") and (run.dir / rel).exists():
+        if run.finished("sidecar", rel):
             return run.read_json(rel)
         sc = self.a["sidecar"]
         train, test = self._data(tr_rel), self._data(te_rel)
