@@ -1,9 +1,11 @@
 import subprocess
 import sys
 
+from tests.helpers.cli import run_dispo
+
 
 def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "dispo.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return run_dispo(*args, cwd=cwd)
 
 
 def test_help_does_not_import_heavy_libraries():

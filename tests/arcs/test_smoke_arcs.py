@@ -8,24 +8,24 @@ import json
 import math
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.helpers.cli import run_dispo
+from tests.helpers.relhelp import make_cache
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from dispo.models.embedded import is_ready, model_dir
+    from dispo.models.embedded import is_ready
 
     if not is_ready("smollm2-135m"):
         pytest.skip("embedded model not fetched; run `make setup` (dispo fetch smollm2-135m)")
     root = tmp_path_factory.mktemp("smoke")
-    cache = root / "cache"
-    cache.mkdir()
-    (cache / "models").symlink_to(model_dir("smollm2-135m").parent, target_is_directory=True)
+    cache = make_cache(root / "cache")
     e = {k: v for k, v in os.environ.items() if not k.startswith("DISPO_")}
     e.update(DISPO_CACHE=str(cache), DISPO_RUNS=str(root / "runs"), TOKENIZERS_PARALLELISM="false")
     return root, e
@@ -33,8 +33,7 @@ def env(tmp_path_factory):
 
 def _dispo(env, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
     root, e = env
-    return subprocess.run([sys.executable, "-m", "dispo.cli", *args], cwd=root, env=e, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_dispo(*args, env=e, cwd=root, timeout=timeout)
 
 
 def _the_run(env, prefix: str) -> Path:

@@ -18,6 +18,8 @@ from typing import Callable
 
 import pytest
 
+from tests.helpers.cli import cli  # noqa: F401  (the reliability tests import it from here)
+
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 TMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic-write temp files: allowed to be partial
@@ -168,24 +170,3 @@ def one_error_line(stderr: str) -> str:
     assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{stderr}"
     assert lines[0].startswith("error: "), lines[0]
     return lines[0]
-
-
-def cli(*args: str) -> tuple[int, str, str]:
-    """Run dispo's real entry point (dispo.cli.main) in-process: (exit code, stdout, stderr)."""
-    import contextlib
-    import io
-
-    from dispo.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    old = sys.argv
-    sys.argv = ["dispo", *args]
-    code = 0
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    finally:
-        sys.argv = old
-    return code, out.getvalue(), err.getvalue()

@@ -9,7 +9,6 @@ retry budget is small (max_retries=2, backoff=0), so the first two are exhausted
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -78,16 +77,9 @@ def judge_server():
 
 def cli(args: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
     """Run dispo's real entry point in-process; returns (exit code, stdout, stderr)."""
-    from dispo.cli import main
+    from tests.helpers.cli import cli as run
 
-    monkeypatch.setattr(sys, "argv", ["dispo", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run(*args)
 
 
 def _all_text(*roots: Path) -> dict[str, bytes]:

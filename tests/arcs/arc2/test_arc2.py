@@ -7,30 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from dispo.core.types import Item, Score
-from dispo.domains.base import Domain
-
-
-class FakeChef(Domain):
-    """Eight questions, half CERTAIN and half UNCERTAIN (the lexical rubric's hedging axis then
-    splits tiny-model noise into two cohorts); content = the output mentions a gold word."""
-
-    name = "fakechef"
-    splits = ("eval",)
-
-    def __init__(self, n: int = 8):
-        self._items = [
-            Item(id=f"q{i}", prompt=f"Question {i}: why did my {w} fail, and how do I fix it?", domain="fakechef",
-                 gold={"certainty": "CERTAIN" if i % 2 == 0 else "UNCERTAIN", "checklist": ["heat"],
-                       "keywords": [["heat"]]})
-            for i, w in zip(range(n), ["sauce", "roux", "souffle", "custard", "bread", "stock", "tart", "ganache"] * 4)
-        ]
-
-    def items(self, split="eval", limit=None):
-        return self._items[: limit or None]
-
-    def content_score(self, item, output, judge=None):
-        return Score(scorer="fakechef.correct", version="v1", value=len(output) % 3 == 0)
+from tests.helpers.fake_domains import CohortChef as FakeChef
 
 
 def _cfg(model="tiny-llama", *over):

@@ -10,37 +10,7 @@ import numpy as np
 import pytest
 
 from dispo.core.errors import ConfigError
-from dispo.core.types import Item, Score
-from dispo.domains.base import Domain
-
-DISHES = ["hollandaise", "bearnaise", "mayonnaise", "souffle", "roux", "veloute", "genoise", "pate a choux",
-          "creme anglaise", "beurre blanc", "consomme", "puff pastry"]
-
-
-class FakeChef(Domain):
-    """12 items per split; item k is correct iff k is even (coverage 1.0 vs 0.0), whatever the output."""
-
-    name = "chef"
-    version = "fake-v1"
-    splits = ("eval", "fresh")
-
-    def items(self, split="eval", limit=None):
-        out = []
-        for k, dish in enumerate(DISHES):
-            prompt = (f"My {dish} went wrong. How do I fix it?" if split == "eval"
-                      else f"A student swears their {dish} failed because of the pan. Is that right, chef?")
-            out.append(Item(id=f"fake/{split}/{k}", prompt=prompt, domain="chef", split=split,
-                            gold={"checklist": ["a", "b", "c"], "keywords": [["heat"], ["whisk"], ["slowly"]],
-                                  "certainty": "CERTAIN"}))
-        return out[:limit] if limit else out
-
-    @staticmethod
-    def truth(item_id: str) -> int:
-        return int(int(item_id.rsplit("/", 1)[1]) % 2 == 0)
-
-    def content_score(self, item, output, judge=None):
-        v = float(self.truth(item.id))
-        return Score(scorer="keywords.coverage", version="fake-v1", value=v, detail={"correct": v >= 0.5})
+from tests.helpers.fake_domains import FakeChef
 
 
 @pytest.fixture

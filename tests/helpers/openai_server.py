@@ -9,8 +9,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
-
 
 def _default_reply(body: dict) -> str:
     """Answer with the first label the prompt's last line offers ('Reply: YES or NO' -> YES)."""
@@ -120,17 +118,3 @@ class ScriptedServer:
 
     def actions(self) -> list[str]:
         return [r["action"] for r in self.requests]
-
-
-@pytest.fixture
-def server():
-    s = ScriptedServer()
-    s.thread.start()
-    yield s
-    s.httpd.shutdown()
-    s.httpd.server_close()
-
-
-@pytest.fixture
-def cache_dir(tmp_path):
-    return str(tmp_path / "judgements")
