@@ -37,6 +37,7 @@ THINK_MODES = ("keep", "strip", "mask")
 _THINK_RE = re.compile(r"<think>.*?(?:</think>|$)\s*", re.DOTALL)
 _SENTINEL = "\u2063DISPO_ANSWER_SENTINEL\u2063"
 
+
 def sft_defaults() -> dict[str, Any]:
     """arc.sft as conf/arc/arc1.yaml states it (the one place the paper's settings live)."""
     from dispo.arcs.base import arc_defaults
@@ -74,8 +75,9 @@ def render_prompt_completion(lm: Any, messages: Sequence[dict], answer: str) -> 
     if getattr(tok, "chat_template", None):
         kw = _template_kwargs(lm)
         prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **kw)
-        full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": _SENTINEL}],
-                                       tokenize=False, add_generation_prompt=False, **kw)
+        full = tok.apply_chat_template(
+            msgs + [{"role": "assistant", "content": _SENTINEL}], tokenize=False, add_generation_prompt=False, **kw
+        )
         if _SENTINEL not in full:
             raise DispoError("the chat template drops the assistant answer; cannot build SFT examples with it")
         suffix = full.split(_SENTINEL, 1)[1]
@@ -96,7 +98,7 @@ def _think_segments(text: str) -> list[tuple[str, bool]]:
     pos = 0
     for m in re.finditer(r"<think>.*?(?:</think>\s*|$)", text, re.DOTALL):
         if m.start() > pos:
-            out.append((text[pos:m.start()], True))
+            out.append((text[pos : m.start()], True))
         out.append((m.group(0), False))
         pos = m.end()
     if pos < len(text):
@@ -104,8 +106,9 @@ def _think_segments(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def build_sft_example(lm: Any, messages: Sequence[dict], *, think: str = "keep",
-                      max_length: int | None = None) -> dict[str, list[int]]:
+def build_sft_example(
+    lm: Any, messages: Sequence[dict], *, think: str = "keep", max_length: int | None = None
+) -> dict[str, list[int]]:
     """Tokenise one conversation whose last message is the assistant's answer.
 
     Returns {"input_ids", "labels"} with labels -100 everywhere except the answer tokens.
@@ -137,9 +140,11 @@ def check_label_masks(examples: Sequence[dict], max_length: int | None = None) -
     bad = [i for i, e in enumerate(examples) if not any(t != -100 for t in e["labels"])]
     if bad:
         e = examples[bad[0]]
-        why = (f"its prompt alone is {e.get('n_prompt', '?')} tokens and max_length={max_length}"
-               if max_length is not None and e.get("n_prompt", 0) >= max_length
-               else "its answer is empty or entirely inside <think> with think=mask")
+        why = (
+            f"its prompt alone is {e.get('n_prompt', '?')} tokens and max_length={max_length}"
+            if max_length is not None and e.get("n_prompt", 0) >= max_length
+            else "its answer is empty or entirely inside <think> with think=mask"
+        )
         raise DispoError(
             f"{len(bad)} of {len(examples)} SFT examples have an empty loss mask (first: #{bad[0]}; {why}); "
             f"raise arc.sft.max_length, shorten the prompts, or drop those examples"
@@ -150,15 +155,18 @@ def check_label_masks(examples: Sequence[dict], max_length: int | None = None) -
 
 
 def lora_targets(spec: dict, modules: str) -> list[str]:
-    targets = (spec.get("lora_targets") or {})
+    targets = spec.get("lora_targets") or {}
     if modules not in targets:
-        raise ConfigError(f"arc.sft.modules={modules!r}; model {spec.get('name')} defines lora_targets: "
-                          f"{', '.join(targets) or 'none'}")
+        raise ConfigError(
+            f"arc.sft.modules={modules!r}; model {spec.get('name')} defines lora_targets: "
+            f"{', '.join(targets) or 'none'}"
+        )
     return list(targets[modules])
 
 
-def lora_config(spec: dict, modules: str = "attention", r: int = 64, alpha: int = 128,
-                dropout: float = 0.05, model: Any = None):
+def lora_config(
+    spec: dict, modules: str = "attention", r: int = 64, alpha: int = 128, dropout: float = 0.05, model: Any = None
+):
     """PEFT LoraConfig with the model spec's targets; checks each target exists in `model`."""
     from peft import LoraConfig
 
@@ -167,10 +175,18 @@ def lora_config(spec: dict, modules: str = "attention", r: int = 64, alpha: int 
         leaf = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
         missing = [t for t in targets if t not in leaf]
         if missing:
-            raise ConfigError(f"LoRA targets {missing} not found in model {spec.get('name')}; "
-                              f"fix lora_targets.{modules} in its dispo/conf/model yaml")
-    return LoraConfig(r=int(r), lora_alpha=int(alpha), lora_dropout=float(dropout),
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+            raise ConfigError(
+                f"LoRA targets {missing} not found in model {spec.get('name')}; "
+                f"fix lora_targets.{modules} in its dispo/conf/model yaml"
+            )
+    return LoraConfig(
+        r=int(r),
+        lora_alpha=int(alpha),
+        lora_dropout=float(dropout),
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -196,7 +212,7 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
     tot, n = 0.0, 0
     with torch.no_grad():
         for b in range(0, len(examples), batch_size):
-            batch = examples[b:b + batch_size]
+            batch = examples[b : b + batch_size]
             L = max(len(e["input_ids"]) for e in batch)
             ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
             lab = torch.full((len(batch), L), -100, dtype=torch.long)
@@ -208,8 +224,9 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
                 att[i, :k] = 1
             logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits.float()
             tgt = lab[:, 1:].to(dev)
-            lp = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
-                                                   tgt.reshape(-1), ignore_index=-100, reduction="sum")
+            lp = torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             tot += float(lp)
             n += int((tgt != -100).sum())
     if model_was_training:
@@ -218,9 +235,15 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
 
 
 def _losses(log_history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in h.items() if k in ("step", "epoch", "loss", "learning_rate", "grad_norm",
-                                                  "rewards/accuracies", "rewards/margins")}
-            for h in log_history if "loss" in h]
+    return [
+        {
+            k: v
+            for k, v in h.items()
+            if k in ("step", "epoch", "loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins")
+        }
+        for h in log_history
+        if "loss" in h
+    ]
 
 
 # --------------------------------------------------------------------------- SFT
@@ -231,18 +254,38 @@ def _trainer_args(c: dict, out_dir: Path, seed: int, max_length: int | None) -> 
     checkpoints (the run dir's stages are the resume points)."""
     return dict(
         output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"),
-        num_train_epochs=float(c["epochs"]), max_steps=int(c["max_steps"]),
-        per_device_train_batch_size=int(c["batch_size"]), gradient_accumulation_steps=_accum(c),
-        learning_rate=float(c["lr"]), lr_scheduler_type=c["scheduler"], warmup_steps=float(c["warmup_ratio"]),
-        max_length=max_length, seed=seed, data_seed=seed, bf16=False, fp16=False, use_cpu=_use_cpu(),
-        gradient_checkpointing=bool(c["gradient_checkpointing"]), logging_steps=1, save_strategy="no",
-        report_to=c["report_to"] or "none", disable_tqdm=not c["progress"], dataloader_num_workers=0,
+        num_train_epochs=float(c["epochs"]),
+        max_steps=int(c["max_steps"]),
+        per_device_train_batch_size=int(c["batch_size"]),
+        gradient_accumulation_steps=_accum(c),
+        learning_rate=float(c["lr"]),
+        lr_scheduler_type=c["scheduler"],
+        warmup_steps=float(c["warmup_ratio"]),
+        max_length=max_length,
+        seed=seed,
+        data_seed=seed,
+        bf16=False,
+        fp16=False,
+        use_cpu=_use_cpu(),
+        gradient_checkpointing=bool(c["gradient_checkpointing"]),
+        logging_steps=1,
+        save_strategy="no",
+        report_to=c["report_to"] or "none",
+        disable_tqdm=not c["progress"],
+        dataloader_num_workers=0,
     )
 
 
-def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | Path, cfg: dict | None = None,
-              *, seed: int = 0, log_path: str | Path | None = None,
-              callbacks: list | None = None) -> dict[str, Any]:
+def train_sft(
+    lm: Any,
+    conversations: Sequence[Sequence[dict]],
+    out_dir: str | Path,
+    cfg: dict | None = None,
+    *,
+    seed: int = 0,
+    log_path: str | Path | None = None,
+    callbacks: list | None = None,
+) -> dict[str, Any]:
     """LoRA SFT of `lm.model` on conversations (each ending with the assistant answer).
 
     Saves the adapter to `out_dir`; returns a summary (loss before/after, history, seconds).
@@ -271,10 +314,15 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
     t0 = time.time()
     try:
         loss_before = masked_mean_loss(model, examples, tok.pad_token_id)
-        args = SFTConfig(**_trainer_args(c, out_dir, seed, max_length),
-                         weight_decay=float(c["weight_decay"]), packing=False, remove_unused_columns=False)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=tok, callbacks=callbacks)
+        args = SFTConfig(
+            **_trainer_args(c, out_dir, seed, max_length),
+            weight_decay=float(c["weight_decay"]),
+            packing=False,
+            remove_unused_columns=False,
+        )
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=callbacks
+        )
         trainer.train()
         loss_after = masked_mean_loss(model, examples, tok.pad_token_id)
         model.save_pretrained(str(out_dir))
@@ -284,11 +332,17 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
         model.unload()  # restore lm.model's modules (no merge)
         lm.model.eval()
     info = {
-        "kind": "sft", "adapter": str(out_dir), "n_examples": len(examples), "steps": steps,
-        "loss_before": loss_before, "loss_after": loss_after, "history": history,
+        "kind": "sft",
+        "adapter": str(out_dir),
+        "n_examples": len(examples),
+        "steps": steps,
+        "loss_before": loss_before,
+        "loss_after": loss_after,
+        "history": history,
         "seconds": round(time.time() - t0, 2),
         "trainable_tokens": sum(sum(1 for t in e["labels"] if t != -100) for e in examples),
-        "config": {**c, "gradient_accumulation_steps": _accum(c)}, "seed": seed,
+        "config": {**c, "gradient_accumulation_steps": _accum(c)},
+        "seed": seed,
         "device": "cpu" if _use_cpu() else torch.cuda.get_device_name(0),
     }
     if not all(math.isfinite(x) for x in (loss_before, loss_after)):
@@ -307,9 +361,11 @@ def _dpo_rows(lm: Any, pairs: Sequence[dict]) -> list[dict]:
     kw = _template_kwargs(lm)
     rows = []
     for p in pairs:
-        row = {"prompt": [dict(m) for m in p["messages"]],
-               "chosen": [{"role": "assistant", "content": p["chosen"]}],
-               "rejected": [{"role": "assistant", "content": p["rejected"]}]}
+        row = {
+            "prompt": [dict(m) for m in p["messages"]],
+            "chosen": [{"role": "assistant", "content": p["chosen"]}],
+            "rejected": [{"role": "assistant", "content": p["rejected"]}],
+        }
         if kw:
             row["chat_template_kwargs"] = kw
         rows.append(row)
@@ -331,9 +387,17 @@ def dpo_pair_logratio(model: Any, lm: Any, pairs: Sequence[dict]) -> float:
     return sum(diffs) / max(len(diffs), 1)
 
 
-def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: str | Path,
-              cfg: dict | None = None, *, seed: int = 0, log_path: str | Path | None = None,
-              callbacks: list | None = None) -> dict[str, Any]:
+def train_dpo(
+    lm: Any,
+    pairs: Sequence[dict],
+    adapter_in: str | Path,
+    out_dir: str | Path,
+    cfg: dict | None = None,
+    *,
+    seed: int = 0,
+    log_path: str | Path | None = None,
+    callbacks: list | None = None,
+) -> dict[str, Any]:
     """LoRA DPO continuing the adapter at `adapter_in` on pairs {messages, chosen, rejected}.
 
     reference: base (adapter disabled, the paper) | sft (a frozen copy of the SFT adapter).
@@ -356,10 +420,17 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
     t0 = time.time()
     try:
         margin_before = dpo_pair_logratio(model, lm, pairs)
-        args = DPOConfig(**_trainer_args(c, out_dir, seed, max_length),
-                         beta=float(c["beta"]), precompute_ref_log_probs=False)
-        trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(_dpo_rows(lm, pairs)),
-                             processing_class=tok, callbacks=callbacks)
+        args = DPOConfig(
+            **_trainer_args(c, out_dir, seed, max_length), beta=float(c["beta"]), precompute_ref_log_probs=False
+        )
+        trainer = DPOTrainer(
+            model=model,
+            ref_model=None,
+            args=args,
+            train_dataset=Dataset.from_list(_dpo_rows(lm, pairs)),
+            processing_class=tok,
+            callbacks=callbacks,
+        )
         if c["reference"] == "base" and "ref" in model.peft_config:
             # without a "ref" adapter TRL computes the reference with adapters disabled
             model.delete_adapter("ref")
@@ -374,10 +445,18 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
         model.unload()
         lm.model.eval()
     info = {
-        "kind": "dpo", "adapter": str(out_dir), "adapter_in": str(adapter_in), "n_pairs": len(pairs),
-        "steps": steps, "reference": reference_used, "logratio_before": margin_before,
-        "logratio_after": margin_after, "history": history, "seconds": round(time.time() - t0, 2),
-        "config": {**c, "gradient_accumulation_steps": _accum(c)}, "seed": seed,
+        "kind": "dpo",
+        "adapter": str(out_dir),
+        "adapter_in": str(adapter_in),
+        "n_pairs": len(pairs),
+        "steps": steps,
+        "reference": reference_used,
+        "logratio_before": margin_before,
+        "logratio_after": margin_after,
+        "history": history,
+        "seconds": round(time.time() - t0, 2),
+        "config": {**c, "gradient_accumulation_steps": _accum(c)},
+        "seed": seed,
     }
     if log_path is not None:
         from dispo.core import atomic
@@ -408,7 +487,19 @@ def rich_progress_callback() -> Any:
     return _Rich()
 
 
-__all__ = ["THINK_MODES", "strip_think", "render_prompt_completion", "build_sft_example",
-           "check_label_masks", "lora_config", "lora_targets", "train_sft", "train_dpo",
-           "masked_mean_loss", "dpo_pair_logratio", "rich_progress_callback", "sft_defaults",
-           "dpo_defaults"]
+__all__ = [
+    "THINK_MODES",
+    "strip_think",
+    "render_prompt_completion",
+    "build_sft_example",
+    "check_label_masks",
+    "lora_config",
+    "lora_targets",
+    "train_sft",
+    "train_dpo",
+    "masked_mean_loss",
+    "dpo_pair_logratio",
+    "rich_progress_callback",
+    "sft_defaults",
+    "dpo_defaults",
+]
