@@ -73,15 +73,11 @@ class LoadedModel:
 
 
 def _dir_fingerprint(path: Path) -> str:
-    """Hash of config + weight file sizes/mtimes-free content digests (first MB of each)."""
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in {".json", ".safetensors", ".bin", ".gguf", ".model", ".jinja"} and f.is_file():
-            h.update(f.name.encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-            h.update(str(f.stat().st_size).encode())
-    return h.hexdigest()[:16]
+    """Fingerprint of a model or adapter dir: full-content sha256 of every model file, memoised
+    in the dispo cache (dispo.models.fingerprint), so any changed weight changes it."""
+    from dispo.models.fingerprint import dir_fingerprint
+
+    return dir_fingerprint(path)
 
 
 def _torch_dtype(name: str | None):
@@ -115,7 +111,9 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
             model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name)
             if getattr(model, "hf_quantizer", None) is not None:
                 model.hf_quantizer.remove_quantization_config(model)
-            fp = hashlib.sha256(p.name.encode() + str(p.stat().st_size).encode()).hexdigest()[:16]
+            from dispo.models.fingerprint import gguf_fingerprint
+
+            fp = gguf_fingerprint(p)
         else:
             tok = AutoTokenizer.from_pretrained(str(p))
             model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dtype)
