@@ -80,6 +80,19 @@ def _dir_fingerprint(path: Path) -> str:
     return dir_fingerprint(path)
 
 
+def _numeric_variant(fp: str, dtype: str | None, device: str | None) -> str:
+    """Same weights run in bf16 or on a GPU give (slightly) different outputs, so a response
+    cached under fp32-on-CPU must not be served to them: fold a non-default dtype or device
+    type into the fingerprint (fp32 on CPU keeps the plain weight fingerprint)."""
+    variant = {}
+    if dtype not in (None, "float32"):
+        variant["dtype"] = str(dtype)
+    kind = str(device).split(":", 1)[0] if device else "cpu"
+    if kind != "cpu":
+        variant["device"] = kind
+    return model_fingerprint_extra(fp, variant)
+
+
 def _torch_dtype(name: str | None):
     import torch
 
@@ -149,6 +162,7 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
                 f"download it where the hub is reachable and pass model.path=DIR"
             ) from None
         fp = hashlib.sha256(f"hub:{hub_id}:{spec.get('revision') or 'main'}".encode()).hexdigest()[:16]
+    fp = _numeric_variant(fp, spec.get("dtype"), device)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

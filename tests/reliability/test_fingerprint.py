@@ -88,3 +88,16 @@ def test_eval_of_checkpoint_b_after_a_is_not_served_a_s_cached_responses(two_che
     assert stages["a"]["model"]["fingerprint"] != stages["b"]["model"]["fingerprint"]
     assert stages["a"]["generated"] == 3
     assert stages["b"]["cached"] == 0 and stages["b"]["generated"] == 3, stages["b"]
+
+
+def test_dtype_and_device_are_part_of_the_model_identity():
+    """Protects: a bf16 or GPU run is not served responses cached by an fp32 CPU run of the
+    same weights (they differ numerically), while fp32 on CPU keeps the plain weight fingerprint."""
+    from dispo.models.loading import _numeric_variant, model_fingerprint_extra
+
+    fp = "0123456789abcdef"
+    assert _numeric_variant(fp, None, None) == fp == _numeric_variant(fp, "float32", "cpu")
+    variants = {_numeric_variant(fp, d, dev) for d in ("float32", "bfloat16", "float16")
+                for dev in ("cpu", "cuda", "cuda:1")}
+    assert len(variants) == 6  # cuda and cuda:1 are the same kind of device
+    assert _numeric_variant(fp, "bfloat16", "cpu") == model_fingerprint_extra(fp, {"dtype": "bfloat16"})
