@@ -96,17 +96,19 @@ def check_tree(*roots: Path) -> list[str]:
     for root in roots:
         if not root.exists():
             continue
-        for p in root.rglob("*"):
-            # inside a temp dir (staged trainer checkpoint, adapter being saved): allowed partial
-            if any(TMP_NAME.match(part) for part in p.relative_to(root).parts[:-1]):
-                continue
-            try:
-                if p.is_file() and not p.is_symlink():
-                    err = check_file(p)
-                    if err:
-                        bad.append(err)
-            except OSError:
-                continue
+        # os.walk ignores dirs that vanish mid-walk (checkpoints renamed into place, pruned)
+        for d, dirs, files in os.walk(root, onerror=lambda e: None):
+            # temp dirs (staged trainer checkpoint, adapter being saved) may be partial
+            dirs[:] = [x for x in dirs if not TMP_NAME.match(x)]
+            for name in files:
+                p = Path(d) / name
+                try:
+                    if p.is_file() and not p.is_symlink():
+                        err = check_file(p)
+                        if err:
+                            bad.append(err)
+                except OSError:
+                    continue
     return bad
 
 
