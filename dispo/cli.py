@@ -11,6 +11,7 @@ import sys
 import typer
 
 from dispo.commands import (
+    cache_cmd,
     eval_cmd,
     falsify_cmd,
     fetch_cmd,
@@ -43,6 +44,7 @@ app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
+app.add_typer(cache_cmd.app, name="cache")
 
 
 def main() -> None:

@@ -184,7 +184,7 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
                                  seed=seed, cached=False)
                 if cache is not None:
                     cache.put(job.key, output, finish_reason, n_tokens, engine=engine,
-                              item_id=job.item_id, fingerprint=lm.fingerprint,
+                              item_id=job.item_id, model=getattr(lm, "name", None), fingerprint=lm.fingerprint,
                               decoding=params.cache_dict(), seed=item_seed)
                 results[job.index] = gen
                 bar.item_done()

@@ -10,9 +10,12 @@ Stages (each recorded in the manifest and skipped on --resume):
                items the student failed (stage files under teachers/, plus the response cache)
   data         the four data types, content-filtered (data/sft.jsonl, data/pairs.jsonl,
                data_report.json)
-  sft          LoRA SFT -> artifacts/adapter_sft (log: artifacts/sft_log.json)
+  sft          LoRA SFT -> artifacts/adapter_sft (log: artifacts/sft_log.json); a trainer
+               checkpoint every arc.sft.save_steps steps in artifacts/checkpoints/sft, so a killed
+               run resumes inside the stage (deleted once the adapter is saved)
   dpo          LoRA DPO on the pairs, reference = adapter disabled -> artifacts/adapter
-               (no pairs or arc.dpo.enabled=false: the SFT adapter is copied, and it says so)
+               (no pairs or arc.dpo.enabled=false: the SFT adapter is copied, and it says so);
+               checkpoints in artifacts/checkpoints/dpo every arc.dpo.save_steps steps
   arm:base, arm:student   evaluate_arm on the held-out items, identical decoding/judge/prompts
   results      metrics per arm, student-vs-base claims with CIs, style markers, report.md
 """
@@ -188,7 +191,8 @@ class Arc1Distill(Recipe):
         sft = self._read_jsonl("data/sft.jsonl")
         info = train_sft(self.base_lm, [e["messages"] for e in sft], self.run_dir.artifacts / "adapter_sft",
                          self.acfg.get("sft") or {}, seed=int(self.cfg.get("seed", 0)),
-                         log_path=self.run_dir.artifacts / "sft_log.json")
+                         log_path=self.run_dir.artifacts / "sft_log.json",
+                         checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "sft")
         return {k: info[k] for k in ("n_examples", "steps", "loss_before", "loss_after", "seconds", "device")}
 
     def stage_dpo(self) -> dict:
@@ -205,7 +209,8 @@ class Arc1Distill(Recipe):
             why = "arc.dpo.enabled=false" if not enabled else "no preference pairs survived the filter"
             return {"skipped": True, "reason": why, "adapter": "copy of adapter_sft"}
         info = train_dpo(self.base_lm, pairs, self.run_dir.artifacts / "adapter_sft", out, dc,
-                         seed=int(self.cfg.get("seed", 0)), log_path=self.run_dir.artifacts / "dpo_log.json")
+                         seed=int(self.cfg.get("seed", 0)), log_path=self.run_dir.artifacts / "dpo_log.json",
+                         checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "dpo")
         return {k: info[k] for k in ("n_pairs", "steps", "reference", "logratio_before", "logratio_after", "seconds")}
 
     def eval_arms(self) -> dict[str, list[dict]]:
