@@ -28,6 +28,7 @@ from typing import Any, Iterator
 from dispo.core import atomic
 from dispo.core.errors import RunDirError
 from dispo.core.paths import runs_root
+from dispo.core.types import Sample
 
 MANIFEST = "manifest.json"
 _TRACKED_PACKAGES = ("dispo", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
@@ -248,6 +249,10 @@ class Run:
         p = self.samples_path(arm)
         atomic.write_jsonl(p, samples)
         return p
+
+    def sample_records(self, arm: str) -> list[Sample]:
+        """read_samples as typed records (dispo.core.types.Sample)."""
+        return [Sample.from_json(d) for d in self.read_samples(arm)]
 
     def read_samples(self, arm: str) -> list[dict]:
         p = self.samples_path(arm)

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from dispo.core.errors import ConfigError, InputFileError
-from dispo.core.types import Score, ScoreKey
+from dispo.core.types import Sample, Score, ScoreKey
 from dispo.stats.metrics import correct_at
 
 MAX_LINE_BYTES = 10 * 1024 * 1024
@@ -253,18 +253,17 @@ def _to_record(p: Path, lineno: int, obj: dict[str, Any], fmap: dict[str, str]) 
     if isinstance(model, str):
         meta["model"] = model
 
-    rec: dict[str, Any] = {
-        "id": rid,
-        "prompt": prompt or "",
-        "messages": [{"role": "user", "content": prompt}] if prompt else [],
-        "output": response if response is not None else "",
-        "finish_reason": finish,
-        "n_tokens": n_tokens,
-        "decoding": {},
-        "seed": None,
-        "scores": scores,
-        "meta": meta,
-    }
-    if response is None:
-        rec["output_missing"] = True
-    return rec
+    sample = Sample(
+        id=rid,
+        prompt=prompt or "",
+        messages=[{"role": "user", "content": prompt}] if prompt else [],
+        output=response if response is not None else "",
+        finish_reason=finish,
+        n_tokens=n_tokens,
+        decoding={},
+        seed=None,
+        scores=scores,
+        meta=meta,
+        extra={"output_missing": True} if response is None else {},
+    )
+    return sample.to_json()

@@ -129,8 +129,8 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
                        truncation_before=before, think_share=think)
     steps = []
     for factor in (ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"]):
-        res = _regen_claim(claim, ctx, lambda arm: {**ctx.decoding_of(arm),
-                                                    "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor)},  # noqa: B023  (used within this iteration)
+        res = _regen_claim(claim, ctx, lambda arm, factor=factor: {**ctx.decoding_of(arm),
+                                                    "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor)},
                            seed_of=lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0))
         if res is None:
             return _result("skipped", "arms could not be regenerated from the run's domain", truncation_before=before)

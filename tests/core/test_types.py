@@ -91,3 +91,14 @@ def test_item_and_generation_unchanged():
     it = Item(id="1", prompt="q", domain="chef", system="s")
     assert it.messages() == [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]
     assert Generation(id="1", prompt="p", output="o", finish_reason="stop", n_tokens=1).cached is False
+
+
+def test_run_reads_typed_samples_as_written(tmp_path):
+    from dispo.core.runs import Run
+
+    run = Run.create("eval", {"model": {"name": "m"}}, "m", root=tmp_path)
+    lines = [json.loads(OLD_EVAL_LINE), json.loads(OLD_IMPORT_LINE)]
+    run.write_samples("base", lines)
+    recs = run.sample_records("base")
+    assert [r.id for r in recs] == ["chef-001", "7"]
+    assert [r.to_json() for r in recs] == run.read_samples("base") == lines
