@@ -60,13 +60,13 @@ def main() -> None:
     order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
     batches = []
     for b0 in range(0, len(order), args.batch_size):
-        idx = order[b0:b0 + args.batch_size]
+        idx = order[b0 : b0 + args.batch_size]
         T = max(len(seqs[i]) for i in idx)
         ids = torch.full((len(idx), T), tok.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(idx), T), dtype=torch.long)
         for row, i in enumerate(idx):
-            ids[row, T - len(seqs[i]):] = torch.tensor(seqs[i])
-            mask[row, T - len(seqs[i]):] = 1
+            ids[row, T - len(seqs[i]) :] = torch.tensor(seqs[i])
+            mask[row, T - len(seqs[i]) :] = 1
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         batches.append((ids.to(dev), mask.to(dev), pos.to(dev)))
 
@@ -84,8 +84,9 @@ def main() -> None:
     acts_holder = {}
 
     def attribution():
-        acts_holder["acts"] = capture_head_activations(lm.model, tok, prompts, responses, last_n_tokens=args.last_n,
-                                                       batch_size=args.batch_size)
+        acts_holder["acts"] = capture_head_activations(
+            lm.model, tok, prompts, responses, last_n_tokens=args.last_n, batch_size=args.batch_size
+        )
         sync()
 
     fns = {"plain": lambda: plain(False), "plain_last": lambda: plain(True), "attribution": attribution}
@@ -112,29 +113,57 @@ def main() -> None:
     n_heads = sum(h.n_heads for h in hls)
     n_tokens = sum(len(s) for s in seqs)
     res = {
-        "model": lm.name, "n_items": args.n, "batch_size": args.batch_size, "last_n_tokens": args.last_n,
-        "tokens_total": n_tokens, "tokens_per_item_mean": n_tokens / args.n,
-        "n_layers_hooked": len(hls), "n_heads": n_heads,
-        "seconds_best": best, "seconds_all": times, "rank_heads_seconds_both_methods": t_rank,
+        "model": lm.name,
+        "n_items": args.n,
+        "batch_size": args.batch_size,
+        "last_n_tokens": args.last_n,
+        "tokens_total": n_tokens,
+        "tokens_per_item_mean": n_tokens / args.n,
+        "n_layers_hooked": len(hls),
+        "n_heads": n_heads,
+        "seconds_best": best,
+        "seconds_all": times,
+        "rank_heads_seconds_both_methods": t_rank,
         "ms_per_item": {k: 1000 * v / args.n for k, v in best.items()},
         "ratio_attribution_vs_plain": best["attribution"] / best["plain"],
         "ratio_attribution_vs_plain_last": best["attribution"] / best["plain_last"],
-        "cpu_seconds_best": best_cpu, "cpu_seconds_all": cpu,
+        "cpu_seconds_best": best_cpu,
+        "cpu_seconds_all": cpu,
         "cpu_ratio_attribution_vs_plain": best_cpu["attribution"] / best_cpu["plain"],
         "cpu_ratio_attribution_vs_plain_last": best_cpu["attribution"] / best_cpu["plain_last"],
         "one_pass_per_head_estimate_seconds": n_heads * best["plain_last"],
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads(), "device": str(dev),
-                    "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None,
-                    "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None},
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "device": str(dev),
+            "gpu": torch.cuda.get_device_name(0) if dev.type == "cuda" else None,
+            "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        },
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
-    print(json.dumps({k: res[k] for k in ("seconds_best", "ms_per_item", "ratio_attribution_vs_plain",
-                                          "ratio_attribution_vs_plain_last", "cpu_seconds_best", "cpu_ratio_attribution_vs_plain",
-                                          "cpu_ratio_attribution_vs_plain_last", "rank_heads_seconds_both_methods",
-                                          "tokens_per_item_mean")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: res[k]
+                for k in (
+                    "seconds_best",
+                    "ms_per_item",
+                    "ratio_attribution_vs_plain",
+                    "ratio_attribution_vs_plain_last",
+                    "cpu_seconds_best",
+                    "cpu_ratio_attribution_vs_plain",
+                    "cpu_ratio_attribution_vs_plain_last",
+                    "rank_heads_seconds_both_methods",
+                    "tokens_per_item_mean",
+                )
+            },
+            indent=2,
+        )
+    )
     print(f"load average: {res['machine']['loadavg_at_end']}; wrote {out}")
 
 

@@ -30,8 +30,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 16])
     ap.add_argument("--model", default="smollm2-135m")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice); "
-                    "on a shared, oversubscribed CPU 1 thread is much faster than 2")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (default: torch's choice); "
+        "on a shared, oversubscribed CPU 1 thread is much faster than 2",
+    )
     ap.add_argument("--out", default=str(Path(__file__).resolve().parent / "results" / "features.json"))
     args = ap.parse_args()
 
@@ -46,8 +51,11 @@ def main() -> None:
     lm = load_model(args.model)
     prompts, responses = pairs(32)
     extract(lm, prompts[:4], responses[:4], layers="last4", batch_size=4)  # warm-up
-    n_tokens = [len(lm.tokenizer(lm.render(p), add_special_tokens=False)["input_ids"])
-                + len(lm.tokenizer(r, add_special_tokens=False)["input_ids"]) for p, r in zip(prompts, responses)]
+    n_tokens = [
+        len(lm.tokenizer(lm.render(p), add_special_tokens=False)["input_ids"])
+        + len(lm.tokenizer(r, add_special_tokens=False)["input_ids"])
+        for p, r in zip(prompts, responses)
+    ]
     results, feats = {}, {}
     for bs in args.batch_sizes:
         times = []
@@ -56,21 +64,38 @@ def main() -> None:
             feats[bs] = extract(lm, prompts, responses, layers="last4", batch_size=bs)
             times.append(time.perf_counter() - t)
         best = min(times)
-        results[str(bs)] = {"seconds_best": round(best, 3), "seconds_all": [round(x, 3) for x in times],
-                            "items_per_s": round(len(prompts) / best, 2)}
+        results[str(bs)] = {
+            "seconds_best": round(best, 3),
+            "seconds_all": [round(x, 3) for x in times],
+            "items_per_s": round(len(prompts) / best, 2),
+        }
     ref = feats[args.batch_sizes[0]]
     for bs in args.batch_sizes:
-        diff = max(float(np.nanmax(np.abs(feats[bs][k] - ref[k]))) for k in ("h_last", "h_last4", "nll_mean", "entropy_mean"))
+        diff = max(
+            float(np.nanmax(np.abs(feats[bs][k] - ref[k]))) for k in ("h_last", "h_last4", "nll_mean", "entropy_mean")
+        )
         results[str(bs)]["max_abs_diff_vs_bs%d" % args.batch_sizes[0]] = diff
         results[str(bs)]["speedup_vs_bs%d" % args.batch_sizes[0]] = round(
-            results[str(args.batch_sizes[0])]["seconds_best"] / results[str(bs)]["seconds_best"], 2)
+            results[str(args.batch_sizes[0])]["seconds_best"] / results[str(bs)]["seconds_best"], 2
+        )
     out = {
         "bench": "features.extract (frozen forward, hidden states, layers=last4)",
-        "model": args.model, "n_items": len(prompts),
-        "tokens_per_item": {"min": min(n_tokens), "mean": round(sum(n_tokens) / len(n_tokens), 1), "max": max(n_tokens)},
-        "repeats": args.repeats, "results": results,
-        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "loadavg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "model": args.model,
+        "n_items": len(prompts),
+        "tokens_per_item": {
+            "min": min(n_tokens),
+            "mean": round(sum(n_tokens) / len(n_tokens), 1),
+            "max": max(n_tokens),
+        },
+        "repeats": args.repeats,
+        "results": results,
+        "machine": {
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
+        },
     }
     if args.threads:
         out["machine"]["threads_forced"] = args.threads

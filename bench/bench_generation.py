@@ -77,9 +77,14 @@ def naive_generate(lm, prompts: list[str], max_new_tokens: int):
     for p in prompts:
         ids = lm.tokenizer(p, add_special_tokens=False, return_tensors="pt").input_ids
         with torch.no_grad():
-            out = lm.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                    eos_token_id=sorted(stops), pad_token_id=lm.tokenizer.pad_token_id)
-        new = out[0, ids.shape[1]:].tolist()
+            out = lm.model.generate(
+                ids,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=sorted(stops),
+                pad_token_id=lm.tokenizer.pad_token_id,
+            )
+        new = out[0, ids.shape[1] :].tolist()
         cut = next((i for i, t in enumerate(new) if t in stops), len(new))
         token_lists.append(new[:cut])
         texts.append(lm.tokenizer.decode(new[:cut], skip_special_tokens=True))
@@ -98,8 +103,11 @@ def divergence(lm, prompt: str, ref_tokens: list[int], other_text: str) -> dict:
     with torch.no_grad():
         logits = lm.model(ctx).logits[0, -1]
     top2 = torch.topk(logits, 2).values
-    return {"first_diff_token": k, "naive_tokens": len(ref_tokens),
-            "top1_top2_margin": round(float(top2[0] - top2[1]), 6)}
+    return {
+        "first_diff_token": k,
+        "naive_tokens": len(ref_tokens),
+        "top1_top2_margin": round(float(top2[0] - top2[1]), 6),
+    }
 
 
 def run_hf_continuous_batching(lm, prompts: list[str], max_new_tokens: int):
@@ -110,8 +118,12 @@ def run_hf_continuous_batching(lm, prompts: list[str], max_new_tokens: int):
 
     stops = stop_token_ids(lm)
     inputs = [lm.tokenizer(p, add_special_tokens=False).input_ids for p in prompts]
-    cfg = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=sorted(stops),
-                           pad_token_id=lm.tokenizer.pad_token_id)
+    cfg = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=sorted(stops),
+        pad_token_id=lm.tokenizer.pad_token_id,
+    )
     out = lm.model.generate_batch(inputs, generation_config=cfg, max_new_tokens=max_new_tokens)
     texts, n = [], 0
     for rid in sorted(out, key=lambda r: int(str(r).rsplit("_", 1)[-1]) if str(r).rsplit("_", 1)[-1].isdigit() else 0):
@@ -168,9 +180,15 @@ def main(argv: list[str] | None = None) -> int:
 
     def throughput(tokens: int, t: Timer) -> dict:
         tps = tokens / t.wall
-        return {"tokens": tokens, "wall_s": round(t.wall, 2), "cpu_s": round(t.cpu, 2),
-                "tok_per_s": round(tps, 2), "tok_per_cpu_s": round(tokens / max(t.cpu, 1e-9), 2),
-                "matmul_share": round(2 * n_params * tps / (gflops * 1e9), 4), "load_avg": t.load}
+        return {
+            "tokens": tokens,
+            "wall_s": round(t.wall, 2),
+            "cpu_s": round(t.cpu, 2),
+            "tok_per_s": round(tps, 2),
+            "tok_per_cpu_s": round(tokens / max(t.cpu, 1e-9), 2),
+            "matmul_share": round(2 * n_params * tps / (gflops * 1e9), 4),
+            "load_avg": t.load,
+        }
 
     rows = []
     with Timer() as t:
@@ -181,8 +199,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def compare(texts: list[str]) -> dict:
         same = sum(a == b for a, b in zip(texts, naive_texts))
-        diffs = [{"id": requests[i][0], **divergence(lm, prompts[i], naive_tokens[i], texts[i])}
-                 for i in range(len(texts)) if texts[i] != naive_texts[i]]
+        diffs = [
+            {"id": requests[i][0], **divergence(lm, prompts[i], naive_tokens[i], texts[i])}
+            for i in range(len(texts))
+            if texts[i] != naive_texts[i]
+        ]
         return {"match_naive": f"{same}/{len(texts)}", "mismatches": diffs}
 
     configs = [("continuous", bs) for bs in batch_sizes]
@@ -192,8 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         dec = DecodingParams(max_new_tokens=max_new, batch_size=bs, engine=engine)
         with Timer() as t:
             gens = generate(lm, requests, dec, cache=False, progress=False)
-        row = {"name": f"dispo {engine}, batch {bs}", **throughput(sum(g.n_tokens for g in gens), t),
-               **compare([g.output for g in gens])}
+        row = {
+            "name": f"dispo {engine}, batch {bs}",
+            **throughput(sum(g.n_tokens for g in gens), t),
+            **compare([g.output for g in gens]),
+        }
         row["speedup_vs_naive"] = round(row["tok_per_s"] / naive["tok_per_s"], 2)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
@@ -205,7 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             row = {"name": "transformers generate_batch (continuous batching)", **throughput(n, t), **compare(texts)}
             row["speedup_vs_naive"] = round(row["tok_per_s"] / naive["tok_per_s"], 2)
         except Exception as e:  # an API that fails here is a finding, not a crash
-            row = {"name": "transformers generate_batch (continuous batching)", "error": f"{type(e).__name__}: {e}"[:300]}
+            row = {
+                "name": "transformers generate_batch (continuous batching)",
+                "error": f"{type(e).__name__}: {e}"[:300],
+            }
         rows.append(row)
         print(json.dumps(row), file=sys.stderr)
 
@@ -219,8 +246,12 @@ def main(argv: list[str] | None = None) -> int:
         generate(lm, requests[:1], dec, cache=False, progress=False)  # builds the vLLM engine: not timed
         with Timer() as t:
             gens = generate(lm, requests, dec, cache=False, progress=False)
-        row = {"name": name, **throughput(sum(g.n_tokens for g in gens), t), **compare([g.output for g in gens]),
-               "matmul_share": None}  # a GPU against the CPU's matmul rate would mean nothing
+        row = {
+            "name": name,
+            **throughput(sum(g.n_tokens for g in gens), t),
+            **compare([g.output for g in gens]),
+            "matmul_share": None,
+        }  # a GPU against the CPU's matmul rate would mean nothing
         row["speedup_vs_naive"] = round(row["tok_per_s"] / naive["tok_per_s"], 2)
     rows.append(row)
     print(json.dumps(row), file=sys.stderr)
@@ -232,18 +263,34 @@ def main(argv: list[str] | None = None) -> int:
         first_tokens = cache.generated_tokens
         with Timer() as t:
             again = generate(lm, requests, dec, cache=cache, progress=False)
-        cache_check = {"first_run_generated_tokens": first_tokens,
-                       "second_run_generated_tokens": cache.generated_tokens - first_tokens,
-                       "second_run_hits": cache.hits, "second_run_all_cached": all(g.cached for g in again),
-                       "second_run_wall_s": round(t.wall, 3)}
+        cache_check = {
+            "first_run_generated_tokens": first_tokens,
+            "second_run_generated_tokens": cache.generated_tokens - first_tokens,
+            "second_run_hits": cache.hits,
+            "second_run_all_cached": all(g.cached for g in again),
+            "second_run_wall_s": round(t.wall, 3),
+        }
 
     result = {
-        "settings": {"model": "smollm2-135m", "params": n_params, "dtype": "float32", "decoding": "greedy",
-                     "max_new_tokens": max_new, "n_prompts": n_prompts, "prompts": "HumanEval first N, chat-formatted",
-                     "threads": args.threads, "quick": args.quick},
-        "machine": {"cores": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
-                    "torch": torch.__version__, "transformers": transformers.__version__,
-                    "matmul_fp32_gflops": round(gflops, 1)},
+        "settings": {
+            "model": "smollm2-135m",
+            "params": n_params,
+            "dtype": "float32",
+            "decoding": "greedy",
+            "max_new_tokens": max_new,
+            "n_prompts": n_prompts,
+            "prompts": "HumanEval first N, chat-formatted",
+            "threads": args.threads,
+            "quick": args.quick,
+        },
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu_model": cpu_model(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "matmul_fp32_gflops": round(gflops, 1),
+        },
         "runs": rows,
         "cache": cache_check,
     }
@@ -276,16 +323,23 @@ def render_markdown(r: dict) -> str:
         lines.append(
             f"| {row['name']} | {row['tokens']} | {row['wall_s']} | {row['tok_per_s']} | "
             f"{row.get('speedup_vs_naive', 1.0)} | {row['tok_per_cpu_s']} | {share} | "
-            f"{row.get('match_naive', '-')} | {row['load_avg'][0]} -> {row['load_avg'][1]} |")
+            f"{row.get('match_naive', '-')} | {row['load_avg'][0]} -> {row['load_avg'][1]} |"
+        )
     lines += ["", "Mismatches with naive (first differing token, naive top-1/top-2 logit margin there):", ""]
     for row in r["runs"]:
         for d in row.get("mismatches", []):
-            lines.append(f"- {row['name']}: {d['id']} at token {d['first_diff_token']}/{d['naive_tokens']}, "
-                         f"margin {d['top1_top2_margin']}")
+            lines.append(
+                f"- {row['name']}: {d['id']} at token {d['first_diff_token']}/{d['naive_tokens']}, "
+                f"margin {d['top1_top2_margin']}"
+            )
     c = r["cache"]
-    lines += ["", f"Cache: first run generated {c['first_run_generated_tokens']} tokens; an identical second run "
-                  f"generated {c['second_run_generated_tokens']} ({c['second_run_hits']} hits, "
-                  f"{c['second_run_wall_s']} s).", ""]
+    lines += [
+        "",
+        f"Cache: first run generated {c['first_run_generated_tokens']} tokens; an identical second run "
+        f"generated {c['second_run_generated_tokens']} ({c['second_run_hits']} hits, "
+        f"{c['second_run_wall_s']} s).",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -30,8 +30,20 @@ sys.path.insert(0, str(HERE))
 
 from bench_vs_lm_eval import _local_dir, machine, out_path  # noqa: E402
 
-SETTINGS = dict(r=8, alpha=16, dropout=0.0, lr=2e-4, epochs=1, batch_size=4, effective_batch=4,
-                scheduler="cosine", warmup_ratio=0.0, max_length=512, modules="attention", progress=False)
+SETTINGS = dict(
+    r=8,
+    alpha=16,
+    dropout=0.0,
+    lr=2e-4,
+    epochs=1,
+    batch_size=4,
+    effective_batch=4,
+    scheduler="cosine",
+    warmup_ratio=0.0,
+    max_length=512,
+    modules="attention",
+    progress=False,
+)
 
 
 def conversations(n: int) -> list[list[dict]]:
@@ -48,8 +60,12 @@ def conversations(n: int) -> list[list[dict]]:
         pass
     i = 0
     while len(out) < n:  # synthetic fill-up
-        out.append([{"role": "user", "content": f"How long should I rest a {i + 1} kg roast?"},
-                    {"role": "assistant", "content": f"About {10 + i} minutes, loosely covered, so the juices settle."}])
+        out.append(
+            [
+                {"role": "user", "content": f"How long should I rest a {i + 1} kg roast?"},
+                {"role": "assistant", "content": f"About {10 + i} minutes, loosely covered, so the juices settle."},
+            ]
+        )
         i += 1
     return out[:n]
 
@@ -81,13 +97,18 @@ def run_dispo(name: str, convs: list, tmp: Path) -> dict:
     info = train_sft(lm, convs, tmp / "dispo_adapter", dict(SETTINGS), seed=0, callbacks=[cb])
     wall = time.perf_counter() - t0
     train_s = cb.t1 - cb.t0
-    return {"train_seconds": round(train_s, 2), "seq_tokens": seq_tokens * SETTINGS["epochs"],
-            "tokens_per_s": round(seq_tokens * SETTINGS["epochs"] / train_s, 1),
-            "trainable_tokens": info.get("trainable_tokens"), "steps": info.get("steps"),
-            "loss_first": (info.get("history") or [{}])[0].get("loss"),
-            "loss_last": (info.get("history") or [{}])[-1].get("loss"),
-            "masked_loss_before": round(info["loss_before"], 4), "masked_loss_after": round(info["loss_after"], 4),
-            "wall_seconds_incl_loss_evals": round(wall, 2)}
+    return {
+        "train_seconds": round(train_s, 2),
+        "seq_tokens": seq_tokens * SETTINGS["epochs"],
+        "tokens_per_s": round(seq_tokens * SETTINGS["epochs"] / train_s, 1),
+        "trainable_tokens": info.get("trainable_tokens"),
+        "steps": info.get("steps"),
+        "loss_first": (info.get("history") or [{}])[0].get("loss"),
+        "loss_last": (info.get("history") or [{}])[-1].get("loss"),
+        "masked_loss_before": round(info["loss_before"], 4),
+        "masked_loss_after": round(info["loss_after"], 4),
+        "wall_seconds_incl_loss_evals": round(wall, 2),
+    }
 
 
 def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict:
@@ -100,28 +121,59 @@ def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict
     set_seed(0)
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    args = SFTConfig(output_dir=str(tmp / "trl_out"), num_train_epochs=SETTINGS["epochs"],
-                     per_device_train_batch_size=SETTINGS["batch_size"], gradient_accumulation_steps=1,
-                     learning_rate=SETTINGS["lr"], lr_scheduler_type="cosine", warmup_steps=0,
-                     max_length=SETTINGS["max_length"], packing=False, seed=0, data_seed=0, logging_steps=1,
-                     save_strategy="no", report_to="none", disable_tqdm=True, use_cpu=not torch.cuda.is_available(),
-                     dataloader_num_workers=0)
-    peft = LoraConfig(r=SETTINGS["r"], lora_alpha=SETTINGS["alpha"], lora_dropout=SETTINGS["dropout"],
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+    args = SFTConfig(
+        output_dir=str(tmp / "trl_out"),
+        num_train_epochs=SETTINGS["epochs"],
+        per_device_train_batch_size=SETTINGS["batch_size"],
+        gradient_accumulation_steps=1,
+        learning_rate=SETTINGS["lr"],
+        lr_scheduler_type="cosine",
+        warmup_steps=0,
+        max_length=SETTINGS["max_length"],
+        packing=False,
+        seed=0,
+        data_seed=0,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_num_workers=0,
+    )
+    peft = LoraConfig(
+        r=SETTINGS["r"],
+        lora_alpha=SETTINGS["alpha"],
+        lora_dropout=SETTINGS["dropout"],
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     cb = _timer()
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list([{"messages": m} for m in convs]),
-                         processing_class=tok, peft_config=peft, callbacks=[cb])
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list([{"messages": m} for m in convs]),
+        processing_class=tok,
+        peft_config=peft,
+        callbacks=[cb],
+    )
     seq_tokens = sum(len(x) for x in trainer.train_dataset["input_ids"])
     cols = trainer.train_dataset.column_names
-    trainable = (sum(sum(1 for t in x if t != -100) for x in trainer.train_dataset["labels"])
-                 if "labels" in cols else seq_tokens)
+    trainable = (
+        sum(sum(1 for t in x if t != -100) for x in trainer.train_dataset["labels"]) if "labels" in cols else seq_tokens
+    )
     trainer.train()
     train_s = cb.t1 - cb.t0
     hist = [h for h in trainer.state.log_history if "loss" in h]
-    return {"train_seconds": round(train_s, 2), "seq_tokens": seq_tokens * SETTINGS["epochs"],
-            "tokens_per_s": round(seq_tokens * SETTINGS["epochs"] / train_s, 1),
-            "trainable_tokens": trainable, "steps": trainer.state.global_step,
-            "loss_first": hist[0]["loss"] if hist else None, "loss_last": hist[-1]["loss"] if hist else None}
+    return {
+        "train_seconds": round(train_s, 2),
+        "seq_tokens": seq_tokens * SETTINGS["epochs"],
+        "tokens_per_s": round(seq_tokens * SETTINGS["epochs"] / train_s, 1),
+        "trainable_tokens": trainable,
+        "steps": trainer.state.global_step,
+        "loss_first": hist[0]["loss"] if hist else None,
+        "loss_last": hist[-1]["loss"] if hist else None,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -143,15 +195,31 @@ def main(argv: list[str] | None = None) -> dict:
         trl = run_trl(model_dir, convs, tmp, targets)  # TRL first: any warm-up cost lands on it, not dispo
         dsp = run_dispo(a.model, convs, tmp)
     result = {
-        "name": "sft_vs_trl", "title": "LoRA SFT tokens/s: dispo.arcs.arc1.training vs plain TRL SFTTrainer",
+        "name": "sft_vs_trl",
+        "title": "LoRA SFT tokens/s: dispo.arcs.arc1.training vs plain TRL SFTTrainer",
         "machine": machine(),
         "settings": {"model": a.model, "examples": len(convs), "lora_targets": targets, **SETTINGS},
-        "dispo": dsp, "trl": trl,
+        "dispo": dsp,
+        "trl": trl,
         "ratio_dispo_over_trl": round(dsp["tokens_per_s"] / trl["tokens_per_s"], 2),
-        "rows": [{"side": "dispo.arcs.arc1.training.train_sft", **{k: dsp[k] for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")}},
-                 {"side": "TRL SFTTrainer (plain)", **{k: trl[k] for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")}}],
+        "rows": [
+            {
+                "side": "dispo.arcs.arc1.training.train_sft",
+                **{
+                    k: dsp[k]
+                    for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")
+                },
+            },
+            {
+                "side": "TRL SFTTrainer (plain)",
+                **{
+                    k: trl[k]
+                    for k in ("train_seconds", "seq_tokens", "tokens_per_s", "trainable_tokens", "steps", "loss_last")
+                },
+            },
+        ],
         "notes": "dispo masks the prompt (loss on the answer only); plain TRL on 'messages' trains on every token, "
-                 "so the losses are not comparable, the compute per token is.",
+        "so the losses are not comparable, the compute per token is.",
     }
     p = a.out or out_path("sft_vs_trl")
     p.write_text(json.dumps(result, indent=2) + "\n")

@@ -37,9 +37,14 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"}
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
 
 
 def out_path(name: str) -> Path:
@@ -81,12 +86,22 @@ def main(argv: list[str] | None = None) -> dict:
     decoding = {"max_new_tokens": max_new, "temperature": 0.0, "batch_size": a.batch_size}
 
     result: dict = {
-        "name": "vs_lm_eval", "title": "HumanEval generation: dispo engine vs lm-eval HFLM",
+        "name": "vs_lm_eval",
+        "title": "HumanEval generation: dispo engine vs lm-eval HFLM",
         "machine": machine(),
-        "settings": {"model": a.model, "model_dir": str(model_dir), "prompts": n, "max_new_tokens": max_new,
-                     "batch_size": a.batch_size, "greedy": True, "dtype": str(next(lm.model.parameters()).dtype),
-                     "stop": stop_strs, "prompt_tokens_mean": round(sum(len(tok(p, add_special_tokens=False)["input_ids"])
-                                                                         for p in prompts) / n, 1)},
+        "settings": {
+            "model": a.model,
+            "model_dir": str(model_dir),
+            "prompts": n,
+            "max_new_tokens": max_new,
+            "batch_size": a.batch_size,
+            "greedy": True,
+            "dtype": str(next(lm.model.parameters()).dtype),
+            "stop": stop_strs,
+            "prompt_tokens_mean": round(
+                sum(len(tok(p, add_special_tokens=False)["input_ids"]) for p in prompts) / n, 1
+            ),
+        },
     }
 
     # warm-up (one prompt, few tokens) so neither side pays first-call costs in the timing
@@ -96,12 +111,21 @@ def main(argv: list[str] | None = None) -> dict:
     t_dispo = time.perf_counter() - t0
     d_out = [g.output for g in gens]
     d_tok = sum(count_tokens(tok, g.output, g.finish_reason == "stop") for g in gens)
-    result["dispo"] = {"seconds": round(t_dispo, 2), "tokens": d_tok, "tokens_per_s": round(d_tok / t_dispo, 2),
-                       "engine_n_tokens": sum(g.n_tokens for g in gens),
-                       "engine": gens[0].decoding.get("engine") if gens else None,
-                       "truncated": sum(g.finish_reason == "length" for g in gens)}
+    result["dispo"] = {
+        "seconds": round(t_dispo, 2),
+        "tokens": d_tok,
+        "tokens_per_s": round(d_tok / t_dispo, 2),
+        "engine_n_tokens": sum(g.n_tokens for g in gens),
+        "engine": gens[0].decoding.get("engine") if gens else None,
+        "truncated": sum(g.finish_reason == "length" for g in gens),
+    }
     del lm
-    rows = [{"side": "dispo (" + str(result["dispo"]["engine"]) + ")", **{k: result["dispo"][k] for k in ("seconds", "tokens", "tokens_per_s")}}]
+    rows = [
+        {
+            "side": "dispo (" + str(result["dispo"]["engine"]) + ")",
+            **{k: result["dispo"][k] for k in ("seconds", "tokens", "tokens_per_s")},
+        }
+    ]
 
     try:
         from lm_eval.api.instance import Instance
@@ -111,13 +135,14 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         import lm_eval
 
-        hf = HFLM(pretrained=str(model_dir), batch_size=a.batch_size, device="cpu", dtype="float32",
-                  max_length=4096)
+        hf = HFLM(pretrained=str(model_dir), batch_size=a.batch_size, device="cpu", dtype="float32", max_length=4096)
         gen_kwargs = {"until": stop_strs, "max_gen_toks": max_new, "do_sample": False, "temperature": 0.0}
 
         def reqs(ps):
-            return [Instance(request_type="generate_until", doc={}, arguments=(p, dict(gen_kwargs)), idx=i)
-                    for i, p in enumerate(ps)]
+            return [
+                Instance(request_type="generate_until", doc={}, arguments=(p, dict(gen_kwargs)), idx=i)
+                for i, p in enumerate(ps)
+            ]
 
         hf.generate_until(reqs(prompts[:1]), disable_tqdm=True)
         t0 = time.perf_counter()
@@ -130,19 +155,42 @@ def main(argv: list[str] | None = None) -> dict:
             l_tok += k + (1 if k < max_new else 0)
         exact = sum(x == y for x, y in zip(d_out, l_out))
         prefix = sum(x[:64] == y[:64] for x, y in zip(d_out, l_out))
-        result["lm_eval"] = {"version": lm_eval.__version__ if hasattr(lm_eval, "__version__") else "0.4.13",
-                             "seconds": round(t_lm, 2), "tokens": l_tok, "tokens_per_s": round(l_tok / t_lm, 2)}
-        result["agreement"] = {"exact": exact, "first_64_chars": prefix, "n": n,
-                               "first_difference": next(({"item": items[i].id, "dispo": x[:160], "lm_eval": y[:160]}
-                                                         for i, (x, y) in enumerate(zip(d_out, l_out)) if x != y), None)}
-        result["speedup_dispo_over_lm_eval"] = round(result["dispo"]["tokens_per_s"] / result["lm_eval"]["tokens_per_s"], 2)
-        rows.append({"side": "lm-eval HFLM", **{k: result["lm_eval"][k] for k in ("seconds", "tokens", "tokens_per_s")}})
+        result["lm_eval"] = {
+            "version": lm_eval.__version__ if hasattr(lm_eval, "__version__") else "0.4.13",
+            "seconds": round(t_lm, 2),
+            "tokens": l_tok,
+            "tokens_per_s": round(l_tok / t_lm, 2),
+        }
+        result["agreement"] = {
+            "exact": exact,
+            "first_64_chars": prefix,
+            "n": n,
+            "first_difference": next(
+                (
+                    {"item": items[i].id, "dispo": x[:160], "lm_eval": y[:160]}
+                    for i, (x, y) in enumerate(zip(d_out, l_out))
+                    if x != y
+                ),
+                None,
+            ),
+        }
+        result["speedup_dispo_over_lm_eval"] = round(
+            result["dispo"]["tokens_per_s"] / result["lm_eval"]["tokens_per_s"], 2
+        )
+        rows.append(
+            {"side": "lm-eval HFLM", **{k: result["lm_eval"][k] for k in ("seconds", "tokens", "tokens_per_s")}}
+        )
         rows[0]["outputs identical"] = f"{exact}/{n}"
         rows[1]["outputs identical"] = f"{exact}/{n}"
     result["rows"] = rows
     p = a.out or out_path("vs_lm_eval")
     p.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in result if k in ("dispo", "lm_eval", "agreement", "speedup_dispo_over_lm_eval")}, indent=2))
+    print(
+        json.dumps(
+            {k: result[k] for k in result if k in ("dispo", "lm_eval", "agreement", "speedup_dispo_over_lm_eval")},
+            indent=2,
+        )
+    )
     print(f"wrote {p}")
     return result
 

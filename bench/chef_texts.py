@@ -3,10 +3,34 @@ attribution): varied lengths, no model needed to produce them."""
 
 from __future__ import annotations
 
-DISHES = ["hollandaise", "bearnaise", "mayonnaise", "souffle", "roux", "veloute", "genoise", "pate a choux",
-          "creme anglaise", "beurre blanc", "consomme", "puff pastry", "caramel", "ganache", "brioche", "risotto"]
-SYMPTOMS = ["split into greasy curds", "tastes floury", "collapsed in the oven", "went grainy", "is too thin",
-            "turned cloudy", "seized", "came out dense"]
+DISHES = [
+    "hollandaise",
+    "bearnaise",
+    "mayonnaise",
+    "souffle",
+    "roux",
+    "veloute",
+    "genoise",
+    "pate a choux",
+    "creme anglaise",
+    "beurre blanc",
+    "consomme",
+    "puff pastry",
+    "caramel",
+    "ganache",
+    "brioche",
+    "risotto",
+]
+SYMPTOMS = [
+    "split into greasy curds",
+    "tastes floury",
+    "collapsed in the oven",
+    "went grainy",
+    "is too thin",
+    "turned cloudy",
+    "seized",
+    "came out dense",
+]
 FIXES = [
     "Take it off the heat, whisk a spoon of warm water into a clean bowl and add the broken sauce drop by drop.",
     "Cook the flour and butter longer, two to three minutes, until it smells nutty, before adding the liquid.",

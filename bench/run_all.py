@@ -29,7 +29,7 @@ RESULTS = HERE / "results"
 
 
 def bench_name(script: Path) -> str:
-    return script.stem[len("bench_"):] if script.stem.startswith("bench_") else script.stem
+    return script.stem[len("bench_") :] if script.stem.startswith("bench_") else script.stem
 
 
 def run_one(script: Path, results: Path, timeout: int, full: bool) -> dict:
@@ -44,8 +44,12 @@ def run_one(script: Path, results: Path, timeout: int, full: bool) -> dict:
         rc, tail = p.returncode, text.strip().splitlines()[-1:]
     except subprocess.TimeoutExpired:
         rc, tail = 124, [f"timed out after {timeout} s"]
-    return {"script": script.name, "rc": rc, "seconds": round(time.perf_counter() - t0, 1),
-            "last_line": tail[0][:300] if tail else ""}
+    return {
+        "script": script.name,
+        "rc": rc,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "last_line": tail[0][:300] if tail else "",
+    }
 
 
 def vllm_status() -> dict:
@@ -60,7 +64,11 @@ def vllm_status() -> dict:
     try:
         import vllm  # noqa: F401
     except ImportError:
-        return {"name": "vllm", "title": "vLLM engine", "skipped": "skipped: vllm not installed (pip install 'dispo[vllm]')"}
+        return {
+            "name": "vllm",
+            "title": "vLLM engine",
+            "skipped": "skipped: vllm not installed (pip install 'dispo[vllm]')",
+        }
     return {"name": "vllm", "title": "vLLM engine", "skipped": "not benchmarked by run_all (no vLLM bench script)"}
 
 
@@ -126,39 +134,74 @@ def headline(results: Path) -> list[dict]:
     lm = _load(results, "vs_lm_eval")
     if lm.get("speedup_dispo_over_lm_eval") is not None:
         ag = lm.get("agreement") or {}
-        rows.append({"measure": "HumanEval generation tokens/s, dispo / lm-eval HFLM (same prompts, greedy)",
-                     "target": ">= 1.0", "measured": lm["speedup_dispo_over_lm_eval"],
-                     "detail": f"{(lm.get('dispo') or {}).get('tokens_per_s')} vs {(lm.get('lm_eval') or {}).get('tokens_per_s')} tok/s; "
-                               f"outputs identical {ag.get('exact')}/{ag.get('n')}"})
+        rows.append(
+            {
+                "measure": "HumanEval generation tokens/s, dispo / lm-eval HFLM (same prompts, greedy)",
+                "target": ">= 1.0",
+                "measured": lm["speedup_dispo_over_lm_eval"],
+                "detail": f"{(lm.get('dispo') or {}).get('tokens_per_s')} vs {(lm.get('lm_eval') or {}).get('tokens_per_s')} tok/s; "
+                f"outputs identical {ag.get('exact')}/{ag.get('n')}",
+            }
+        )
     sft = _load(results, "sft_vs_trl")
     if sft.get("ratio_dispo_over_trl") is not None:
-        rows.append({"measure": "LoRA SFT tokens/s, dispo / plain TRL SFTTrainer", "target": ">= 0.95",
-                     "measured": sft["ratio_dispo_over_trl"],
-                     "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s"})
+        rows.append(
+            {
+                "measure": "LoRA SFT tokens/s, dispo / plain TRL SFTTrainer",
+                "target": ">= 0.95",
+                "measured": sft["ratio_dispo_over_trl"],
+                "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s",
+            }
+        )
     gen = _load(results, "generation")
     by = {r.get("name"): r for r in gen.get("runs") or [] if isinstance(r, dict)}
-    best = max((r for r in by.values() if str(r.get("name", "")).startswith("dispo continuous")),
-               key=lambda r: r.get("tok_per_s") or 0, default=None)
+    best = max(
+        (r for r in by.values() if str(r.get("name", "")).startswith("dispo continuous")),
+        key=lambda r: r.get("tok_per_s") or 0,
+        default=None,
+    )
     if best:
-        rows.append({"measure": f"generation tokens/s, {best['name']} / naive model.generate batch 1"
-                                f" ({(gen.get('settings') or {}).get('n_prompts')} prompts x "
-                                f"{(gen.get('settings') or {}).get('max_new_tokens')} max new tokens)",
-                     "target": ">= 8 (not met)" if (best.get("speedup_vs_naive") or 0) < 8 else ">= 8", "measured": best.get("speedup_vs_naive"),
-                     "detail": f"{best.get('tok_per_s')} tok/s; {best.get('match_naive')} outputs equal naive's"})
-        rows.append({"measure": "share of measured fp32 matmul peak reached by generation",
-                     "target": "-", "measured": best.get("matmul_share"),
-                     "detail": f"peak {(gen.get('machine') or {}).get('matmul_fp32_gflops')} GFLOP/s; 2 x params x tok/s"})
+        rows.append(
+            {
+                "measure": f"generation tokens/s, {best['name']} / naive model.generate batch 1"
+                f" ({(gen.get('settings') or {}).get('n_prompts')} prompts x "
+                f"{(gen.get('settings') or {}).get('max_new_tokens')} max new tokens)",
+                "target": ">= 8 (not met)" if (best.get("speedup_vs_naive") or 0) < 8 else ">= 8",
+                "measured": best.get("speedup_vs_naive"),
+                "detail": f"{best.get('tok_per_s')} tok/s; {best.get('match_naive')} outputs equal naive's",
+            }
+        )
+        rows.append(
+            {
+                "measure": "share of measured fp32 matmul peak reached by generation",
+                "target": "-",
+                "measured": best.get("matmul_share"),
+                "detail": f"peak {(gen.get('machine') or {}).get('matmul_fp32_gflops')} GFLOP/s; 2 x params x tok/s",
+            }
+        )
     att = _load(results, "attribution")
     if att.get("ratio_attribution_vs_plain_last") is not None:
-        rows.append({"measure": "head attribution time / one forward pass (logits_to_keep=1), 100 chef items",
-                     "target": "~1 (not one pass per head)", "measured": att["ratio_attribution_vs_plain_last"],
-                     "detail": f"{att.get('n_heads')} heads; one pass per head would take ~{att.get('one_pass_per_head_estimate_seconds', 0):.0f} s"})
-    feat = (_load(results, "features").get("results") or {})
+        rows.append(
+            {
+                "measure": "head attribution time / one forward pass (logits_to_keep=1), 100 chef items",
+                "target": "~1 (not one pass per head)",
+                "measured": att["ratio_attribution_vs_plain_last"],
+                "detail": f"{att.get('n_heads')} heads; one pass per head would take ~{att.get('one_pass_per_head_estimate_seconds', 0):.0f} s",
+            }
+        )
+    feat = _load(results, "features").get("results") or {}
     if feat:
-        b, r = max(((k, v) for k, v in feat.items() if isinstance(v, dict)), key=lambda kv: kv[1].get("items_per_s") or 0)
-        rows.append({"measure": f"feature extraction items/s, batch {b} / batch 1", "target": "-",
-                     "measured": r.get("speedup_vs_bs1"),
-                     "detail": f"{r.get('items_per_s')} items/s; max |diff| vs batch 1 {r.get('max_abs_diff_vs_bs1')}"})
+        b, r = max(
+            ((k, v) for k, v in feat.items() if isinstance(v, dict)), key=lambda kv: kv[1].get("items_per_s") or 0
+        )
+        rows.append(
+            {
+                "measure": f"feature extraction items/s, batch {b} / batch 1",
+                "target": "-",
+                "measured": r.get("speedup_vs_bs1"),
+                "detail": f"{r.get('items_per_s')} items/s; max |diff| vs batch 1 {r.get('max_abs_diff_vs_bs1')}",
+            }
+        )
     vl = _load(results, "vllm")
     if vl.get("skipped"):
         rows.append({"measure": "vLLM engine", "target": "-", "measured": "not run", "detail": vl["skipped"]})
@@ -166,9 +209,14 @@ def headline(results: Path) -> list[dict]:
 
 
 def summarise(results: Path, runs: list[dict] | None = None) -> Path:
-    lines = ["# dispo benchmarks", "",
-             f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} by `bench/run_all.py`.", "",
-             "## Machine", ""]
+    lines = [
+        "# dispo benchmarks",
+        "",
+        f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} by `bench/run_all.py`.",
+        "",
+        "## Machine",
+        "",
+    ]
     lines += [f"- {k}: {v}" for k, v in machine().items()]
     lines.append("")
     heads = headline(results)
@@ -185,7 +233,12 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
             continue
         if not isinstance(r, dict):
             continue
-        lines += [f"## {r.get('title') or f.stem}", "", f"File: `{f.relative_to(results.parent) if results.parent in f.parents else f}`", ""]
+        lines += [
+            f"## {r.get('title') or f.stem}",
+            "",
+            f"File: `{f.relative_to(results.parent) if results.parent in f.parents else f}`",
+            "",
+        ]
         if r.get("skipped"):
             lines += [f"**{r['skipped']}**", ""]
         if r.get("machine"):
@@ -194,12 +247,25 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
             lines += ["Settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()), ""]
         for key in ("rows", "runs"):
             if isinstance(r.get(key), list) and r[key]:
-                lines += table([{k: v for k, v in x.items() if not isinstance(v, (list, dict))}
-                                for x in r[key] if isinstance(x, dict)]) + [""]
-        rest = {k: v for k, v in r.items() if k not in ("name", "title", "machine", "settings", "rows", "runs", "notes", "skipped")}
+                lines += table(
+                    [
+                        {k: v for k, v in x.items() if not isinstance(v, (list, dict))}
+                        for x in r[key]
+                        if isinstance(x, dict)
+                    ]
+                ) + [""]
+        rest = {
+            k: v
+            for k, v in r.items()
+            if k not in ("name", "title", "machine", "settings", "rows", "runs", "notes", "skipped")
+        }
         flat = list(_flat(rest))
         if flat:
-            lines += ["<details><summary>all numbers</summary>", ""] + table([{"key": k, "value": v} for k, v in flat]) + ["", "</details>", ""]
+            lines += (
+                ["<details><summary>all numbers</summary>", ""]
+                + table([{"key": k, "value": v} for k, v in flat])
+                + ["", "</details>", ""]
+            )
         if r.get("notes"):
             lines += [f"Notes: {r['notes']}", ""]
     out = results.parent / "results.md"
@@ -222,8 +288,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.only:
             unknown = set(a.only) - {bench_name(s) for s in scripts}
             if unknown:
-                print(f"error: no bench named {', '.join(sorted(unknown))}; have "
-                      f"{', '.join(bench_name(s) for s in scripts)}", file=sys.stderr)
+                print(
+                    f"error: no bench named {', '.join(sorted(unknown))}; have "
+                    f"{', '.join(bench_name(s) for s in scripts)}",
+                    file=sys.stderr,
+                )
                 return 2
             scripts = [s for s in scripts if bench_name(s) in a.only]
         for s in scripts:

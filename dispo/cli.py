@@ -77,8 +77,12 @@ def main() -> None:
             sys.exit(e.exit_code)
         if os.environ.get("DISPO_DEBUG"):
             raise
-        typer.secho(f"error: internal {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
-                    f"(set DISPO_DEBUG=1 for the traceback)", err=True, fg="red")
+        typer.secho(
+            f"error: internal {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+            f"(set DISPO_DEBUG=1 for the traceback)",
+            err=True,
+            fg="red",
+        )
         sys.exit(1)
 
 

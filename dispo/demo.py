@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     except DispoError as e:
         con.print(f"[red]error: {e}[/]")
         return e.code
-    con.print(f"\nrun dir: [bold]{run.dir}[/]  (report: {run.dir / 'report.md'}, falsify: {run.dir / 'falsify' / 'report.md'})")
+    con.print(
+        f"\nrun dir: [bold]{run.dir}[/]  (report: {run.dir / 'report.md'}, falsify: {run.dir / 'falsify' / 'report.md'})"
+    )
     con.print("next: dispo runs | dispo show " + str(run.dir))
     return 0
 

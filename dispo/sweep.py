@@ -46,8 +46,9 @@ _LAUNCHERS = ("serial", "local", "slurm")
 class _GroupOptions:
     """The bit of Hydra's ConfigLoader that `glob(...)` sweeps need: a group's option names."""
 
-    def get_group_options(self, group_name: str, results_filter: Any = None, config_name: Any = None,
-                          overrides: Any = None) -> list[str]:
+    def get_group_options(
+        self, group_name: str, results_filter: Any = None, config_name: Any = None, overrides: Any = None
+    ) -> list[str]:
         from dispo.core.config import group_options
 
         return group_options(group_name)
@@ -71,7 +72,9 @@ def parse(overrides: list[str]) -> list:
         return OverridesParser.create(config_loader=_GroupOptions()).parse_overrides(list(overrides))
     except Exception as e:  # hydra's OverrideParseException and friends
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"bad sweep override ({msg}); e.g. model=a,b 'seed=range(0,3)' 'model=glob(tiny-*)'") from None
+        raise ConfigError(
+            f"bad sweep override ({msg}); e.g. model=a,b 'seed=range(0,3)' 'model=glob(tiny-*)'"
+        ) from None
 
 
 def expand(overrides: list[str]) -> list[list[str]]:
@@ -84,8 +87,10 @@ def expand(overrides: list[str]) -> list[list[str]]:
     parsed = parse(overrides)
     for o in parsed:
         if o.is_sweep_override() and not o.is_discrete_sweep():
-            raise ConfigError(f"'{o.input_line}': interval() sweeps need an optimising sweeper; "
-                              f"use a comma list, choice(...) or range(...)")
+            raise ConfigError(
+                f"'{o.input_line}': interval() sweeps need an optimising sweeper; "
+                f"use a comma list, choice(...) or range(...)"
+            )
     # Hydra's BasicSweeper expansion, through the public Override API: one list of
     # `key=value` per key (a repeated key keeps its first position, its last values),
     # then the cartesian product
@@ -136,8 +141,7 @@ def _split_command(command: str) -> tuple[str, str | None]:
     return "eval", None
 
 
-def run_job(command: str, overrides: list[str], base: dict, resume: bool = False,
-            run_dir: str | None = None) -> dict:
+def run_job(command: str, overrides: list[str], base: dict, resume: bool = False, run_dir: str | None = None) -> dict:
     """Run one sweep job in this process. Never raises for a job failure (KeyboardInterrupt
     excepted): returns {"status", "run_dir", "error"}. This is what submitit pickles."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -164,8 +168,12 @@ def run_job(command: str, overrides: list[str], base: dict, resume: bool = False
     except KeyboardInterrupt:
         raise
     except BaseException as e:  # noqa: BLE001 - a job's failure is data for the sweep
-        return {"status": "failed", "run_dir": _failed_run_dir(kind, arc, cfg, rd), "error": _error_line(e),
-                "traceback": traceback.format_exc()[-4000:]}
+        return {
+            "status": "failed",
+            "run_dir": _failed_run_dir(kind, arc, cfg, rd),
+            "error": _error_line(e),
+            "traceback": traceback.format_exc()[-4000:],
+        }
 
 
 def _failed_run_dir(kind: str, arc: str | None, cfg: dict | None, rd: Path | None) -> str | None:
@@ -245,8 +253,15 @@ def find_sweep(root: Path, h: str) -> Path | None:
     return found[-1] if found else None
 
 
-def _new_index(root: Path, command: str, base: dict, user_overrides: list[str], job_overrides: list[str],
-               jobs: list[list[str]], h: str) -> SweepIndex:
+def _new_index(
+    root: Path,
+    command: str,
+    base: dict,
+    user_overrides: list[str],
+    job_overrides: list[str],
+    jobs: list[list[str]],
+    h: str,
+) -> SweepIndex:
     root.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
     d = root / f"sweep_{stamp}_{h}"
@@ -258,18 +273,23 @@ def _new_index(root: Path, command: str, base: dict, user_overrides: list[str], 
         except FileExistsError:
             n += 1
             d = root / f"sweep_{stamp}.{n}_{h}"
-    idx = SweepIndex(d / SWEEP_FILE, {
-        "kind": "dispo-sweep",
-        "command": command,
-        "base": base or {},
-        "overrides": list(user_overrides),
-        "job_overrides": list(job_overrides),
-        "swept": swept_keys(job_overrides),
-        "hash": h,
-        "created": _now(),
-        "jobs": [{"index": i, "overrides": j, "run_dir": None, "status": "pending", "error": None, "attempts": 0}
-                 for i, j in enumerate(jobs)],
-    })
+    idx = SweepIndex(
+        d / SWEEP_FILE,
+        {
+            "kind": "dispo-sweep",
+            "command": command,
+            "base": base or {},
+            "overrides": list(user_overrides),
+            "job_overrides": list(job_overrides),
+            "swept": swept_keys(job_overrides),
+            "hash": h,
+            "created": _now(),
+            "jobs": [
+                {"index": i, "overrides": j, "run_dir": None, "status": "pending", "error": None, "attempts": 0}
+                for i, j in enumerate(jobs)
+            ],
+        },
+    )
     idx.save()
     return idx
 
@@ -335,8 +355,9 @@ def _job_error(job: Any) -> str:
     return (lines[-1] if lines else type(exc).__name__)[:500]
 
 
-def _launch_submitit(idx: SweepIndex, todo: list[int], resume: bool, lc: dict, say: Callable[[str], None],
-                     poll_s: float = 0.5) -> None:
+def _launch_submitit(
+    idx: SweepIndex, todo: list[int], resume: bool, lc: dict, say: Callable[[str], None], poll_s: float = 0.5
+) -> None:
     import submitit
 
     folder = idx.dir / ".submitit"
@@ -370,7 +391,10 @@ def _launch_submitit(idx: SweepIndex, todo: list[int], resume: bool, lc: dict, s
                 except Exception:  # noqa: BLE001 - the subprocess died or raised outside run_job
                     res = {"status": "failed", "error": _job_error(j)}
                 idx.update(i, res)
-                say(f"  job {i + 1} -> {idx.jobs[i]['status']}" + (f": {idx.jobs[i]['error']}" if idx.jobs[i].get("error") else ""))
+                say(
+                    f"  job {i + 1} -> {idx.jobs[i]['status']}"
+                    + (f": {idx.jobs[i]['error']}" if idx.jobs[i].get("error") else "")
+                )
             if not finished:
                 time.sleep(poll_s)
     except KeyboardInterrupt:
@@ -385,15 +409,18 @@ def _launch_submitit(idx: SweepIndex, todo: list[int], resume: bool, lc: dict, s
 # --------------------------------------------------------------------------- entry point
 
 
-def run_sweep(command: str, overrides: list[str], base: dict | None = None, resume: bool = False,
-              quiet: bool = False) -> Path:
+def run_sweep(
+    command: str, overrides: list[str], base: dict | None = None, resume: bool = False, quiet: bool = False
+) -> Path:
     """Expand, run (or resume) every job, summarise. Returns the sweep dir; raises DispoError
     (after writing sweep.json and printing the summary) when any job failed."""
     _split_command(command)
     base = dict(base or {})
     overrides = list(overrides or [])
     job_overrides = [o for o in overrides if not _is_launcher(o)]
-    if any(_is_launcher(o) for o in overrides) and any(o.is_sweep_override() for o in parse([o for o in overrides if _is_launcher(o)])):
+    if any(_is_launcher(o) for o in overrides) and any(
+        o.is_sweep_override() for o in parse([o for o in overrides if _is_launcher(o)])
+    ):
         raise ConfigError("the launcher cannot be swept; pick one launcher=serial|local|slurm")
     jobs = expand(job_overrides)
     lc, out_root = launcher_config(overrides)
@@ -428,9 +455,11 @@ def run_sweep(command: str, overrides: list[str], base: dict | None = None, resu
     failed = [j for j in idx.jobs if j["status"] != "completed"]
     if failed:
         first = failed[0]
-        raise DispoError(f"{len(failed)} of {len(idx.jobs)} sweep jobs failed (first: "
-                         f"{' '.join(first['overrides'])}: {first.get('error') or first['status']}); "
-                         f"see {idx.path}, rerun with --resume to retry them")
+        raise DispoError(
+            f"{len(failed)} of {len(idx.jobs)} sweep jobs failed (first: "
+            f"{' '.join(first['overrides'])}: {first.get('error') or first['status']}); "
+            f"see {idx.path}, rerun with --resume to retry them"
+        )
     return idx.dir
 
 
@@ -462,12 +491,19 @@ def print_summary(idx: SweepIndex, con: Any = None) -> None:
     for j in idx.jobs:
         shown = [o for o in j["overrides"] if _key(o) in swept] or j["overrides"]
         colour = {"completed": "green", "failed": "red"}.get(j["status"], "yellow")
-        t.add_row(str(j["index"] + 1), " ".join(shown), f"[{colour}]{j['status']}[/{colour}]",
-                  Path(j["run_dir"]).name if j.get("run_dir") else "-", j.get("error") or "")
+        t.add_row(
+            str(j["index"] + 1),
+            " ".join(shown),
+            f"[{colour}]{j['status']}[/{colour}]",
+            Path(j["run_dir"]).name if j.get("run_dir") else "-",
+            j.get("error") or "",
+        )
     con.print(t)
     c = idx.data.get("counts") or {}
-    con.print(f"{c.get('completed', 0)} completed, {c.get('failed', 0)} failed, {c.get('pending', 0)} pending; "
-              f"index: {idx.path}")
+    con.print(
+        f"{c.get('completed', 0)} completed, {c.get('failed', 0)} failed, {c.get('pending', 0)} pending; "
+        f"index: {idx.path}"
+    )
 
 
 def sweep_runs(sweep_dir: Path) -> list[Path]:

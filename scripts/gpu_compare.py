@@ -31,9 +31,22 @@ def _eval(model: str, device: str, dtype: str, out: Path) -> dict[str, str] | st
         (cache / "models").symlink_to(user_models.resolve(), target_is_directory=True)
     env = {**os.environ, "DISPO_CACHE": str(cache)}
     runs = out / f"runs_{tag}"
-    cmd = [sys.executable, "-m", "dispo.cli", "eval", f"model={model}", f"device={device}", f"model.dtype={dtype}",
-           "domain=code", f"limit={LIMIT}", f"decoding.max_new_tokens={MAX_NEW}", "decoding.batch_size=8",
-           "tasks=[svr]", f"output_dir={runs}", "-q"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dispo.cli",
+        "eval",
+        f"model={model}",
+        f"device={device}",
+        f"model.dtype={dtype}",
+        "domain=code",
+        f"limit={LIMIT}",
+        f"decoding.max_new_tokens={MAX_NEW}",
+        "decoding.batch_size=8",
+        "tasks=[svr]",
+        f"output_dir={runs}",
+        "-q",
+    ]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     (out / f"eval_{tag}.log").write_text(p.stdout + p.stderr)
     if p.returncode != 0:
@@ -69,8 +82,10 @@ def main() -> int:
         m_ok = exact >= 0.9 * n and first5 >= 0.75 * n and outs["cuda/float32"].keys() == cpu.keys()
         ok &= m_ok
         report[model] = {"n": n, "fp32_exact": exact, "bf16_first5": first5, "ok": m_ok}
-        parts.append(f"{model} eval: fp32 {exact}/{n} identical to CPU, bf16 {first5}/{n} same first 5 words"
-                     + ("" if m_ok else " (below the 90%/75% bar)"))
+        parts.append(
+            f"{model} eval: fp32 {exact}/{n} identical to CPU, bf16 {first5}/{n} same first 5 words"
+            + ("" if m_ok else " (below the 90%/75% bar)")
+        )
     (args.out / "compare.json").write_text(json.dumps(report, indent=2))
     print("; ".join(parts))
     return 0 if ok else 1

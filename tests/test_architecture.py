@@ -25,11 +25,15 @@ LAYERS = [
 ]
 ALLOWED_SIDEWAYS = {
     # a domain builds the judge's requests; the lexical judge applies the chef checklist matcher
-    ("domains", "judges"), ("judges", "domains"),
+    ("domains", "judges"),
+    ("judges", "domains"),
     # `dispo train` sweeps launch arcs; the cross-run report reads sweep directories
-    ("sweep", "arcs"), ("reporting", "sweep"),
+    ("sweep", "arcs"),
+    ("reporting", "sweep"),
     # the entry points register and reuse the Typer commands
-    ("cli", "commands"), ("demo", "commands"), ("__main__", "cli"),
+    ("cli", "commands"),
+    ("demo", "commands"),
+    ("__main__", "cli"),
 }
 
 
@@ -81,7 +85,9 @@ def layer(u: str) -> int:
     for i, units in enumerate(LAYERS):
         if u in units:
             return i
-    raise AssertionError(f"dispo.{u} is in no layer of tests/test_architecture.py: add it (and to docs/architecture.md)")
+    raise AssertionError(
+        f"dispo.{u} is in no layer of tests/test_architecture.py: add it (and to docs/architecture.md)"
+    )
 
 
 def test_every_unit_has_a_layer():
@@ -91,8 +97,12 @@ def test_every_unit_has_a_layer():
 
 
 def test_nothing_below_commands_imports_commands():
-    bad = [(m, d) for m, deps in graph().items() for d in deps
-           if unit(d) == "commands" and unit(m) not in {"commands", "cli", "demo", "__main__"}]
+    bad = [
+        (m, d)
+        for m, deps in graph().items()
+        for d in deps
+        if unit(d) == "commands" and unit(m) not in {"commands", "cli", "demo", "__main__"}
+    ]
     assert not bad, f"library modules import the CLI layer: {bad}"
 
 
@@ -120,7 +130,7 @@ def find_cycle(g: dict[str, set[str]]) -> list[str] | None:
         stack.append(n)
         for d in sorted(g.get(n, ())):
             if state.get(d) == 1:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if d not in state:
                 c = visit(d)
                 if c:
@@ -147,14 +157,18 @@ def test_at_most_ten_top_level_modules():
     assert len(top) <= 10, top
 
 
-@pytest.mark.parametrize("g, has_cycle", [({"a": {"b"}, "b": {"a"}}, True), ({"a": {"b"}, "b": set()}, False),
-                                          ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True)])
+@pytest.mark.parametrize(
+    "g, has_cycle",
+    [({"a": {"b"}, "b": {"a"}}, True), ({"a": {"b"}, "b": set()}, False), ({"a": {"b"}, "b": {"c"}, "c": {"a"}}, True)],
+)
 def test_cycle_finder_finds_cycles(g, has_cycle):
     assert (find_cycle(g) is not None) == has_cycle
 
 
 def test_import_parser_sees_function_level_and_from_imports(tmp_path):
     src = tmp_path / "m.py"
-    src.write_text("def f():\n    from dispo.core import atomic\n    import dispo.stats.metrics\nfrom dispo.core.errors import DispoError\n")
+    src.write_text(
+        "def f():\n    from dispo.core import atomic\n    import dispo.stats.metrics\nfrom dispo.core.errors import DispoError\n"
+    )
     known = {"dispo.core", "dispo.core.atomic", "dispo.stats.metrics", "dispo.core.errors"}
     assert imports(src, "dispo.x", known) == {"dispo.core.atomic", "dispo.stats.metrics", "dispo.core.errors"}

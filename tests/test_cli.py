@@ -33,9 +33,11 @@ def test_missing_and_corrupt_run_dirs_are_one_line(tmp_path):
 
 
 def test_unreachable_hub_model_is_one_line(tmp_path):
-    env_code = ("import os; os.environ['HF_HUB_OFFLINE']='1'; os.environ['HF_HOME']=%r; "
-                "import sys; sys.argv=['dispo','eval','model=qwen3-0.6b','limit=1','-q']; "
-                "from dispo.cli import main; main()") % str(tmp_path / "hf")
+    env_code = (
+        "import os; os.environ['HF_HUB_OFFLINE']='1'; os.environ['HF_HOME']=%r; "
+        "import sys; sys.argv=['dispo','eval','model=qwen3-0.6b','limit=1','-q']; "
+        "from dispo.cli import main; main()"
+    ) % str(tmp_path / "hf")
     r = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode != 0
     assert "cannot load hub model Qwen/Qwen3-0.6B" in r.stderr and "model.path" in r.stderr

@@ -43,15 +43,21 @@ def test_expand_is_hydras_cartesian_product():
     names = {j[0].split("=")[1] for j in globbed}
     assert {"tiny-qwen3", "tiny-llama"} <= names and "smollm2-135m" not in names
     # a list value is one value, not a sweep
-    assert S.expand(["tasks=[verbal,svr]", "seed=1,2"]) == [["tasks=[verbal,svr]", "seed=1"], ["tasks=[verbal,svr]", "seed=2"]]
+    assert S.expand(["tasks=[verbal,svr]", "seed=1,2"]) == [
+        ["tasks=[verbal,svr]", "seed=1"],
+        ["tasks=[verbal,svr]", "seed=2"],
+    ]
     assert S.swept_keys(["tasks=[verbal,svr]", "seed=1,2"]) == ["seed"]
 
 
-@pytest.mark.parametrize("bad,match", [
-    (["model=a,,b"], "bad sweep override"),
-    (["seed=interval(0,1)"], "interval"),
-    (["model=glob(zzz*)"], "no jobs"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        (["model=a,,b"], "bad sweep override"),
+        (["seed=interval(0,1)"], "interval"),
+        (["model=glob(zzz*)"], "no jobs"),
+    ],
+)
 def test_bad_sweeps_are_one_line_config_errors(bad, match):
     with pytest.raises(ConfigError, match=match) as e:
         S.expand(bad)
@@ -72,7 +78,9 @@ def test_bad_command_and_launcher(tmp_path, monkeypatch):
 
 
 def test_slurm_parameters_come_from_the_launcher_config():
-    lc, _ = S.launcher_config(["launcher=slurm", "launcher.partition=gpu", "launcher.account=lab", "launcher.max_parallel=3"])
+    lc, _ = S.launcher_config(
+        ["launcher=slurm", "launcher.partition=gpu", "launcher.account=lab", "launcher.max_parallel=3"]
+    )
     p = S.slurm_parameters(lc, "x")
     assert p["slurm_partition"] == "gpu" and p["slurm_account"] == "lab" and p["slurm_array_parallelism"] == 3
     assert p["gpus_per_node"] == 1 and p["mem_gb"] == 64.0 and p["timeout_min"] == 720 and p["cpus_per_task"] == 8
@@ -158,7 +166,7 @@ def test_config_error_job_fails_alone_without_a_run_dir(tmp_path, monkeypatch):
 # --------------------------------------------------------------------------- submitit local
 
 
-_SITE = '''
+_SITE = """
 import os
 import dispo.evaluation.eval_run as ER
 
@@ -171,7 +179,7 @@ def _fake(cfg, run=None, progress=True):
     return run
 
 ER.run_eval = _fake
-'''
+"""
 
 
 def test_local_launcher_runs_subprocess_jobs_and_resumes_the_failed_one(tmp_path, monkeypatch):
@@ -219,8 +227,9 @@ def test_cli_train_multirun_exits_nonzero_with_one_line(tmp_path):
     exe = Path(sys.executable).parent / "dispo"
     if not exe.exists():
         pytest.skip("dispo console script not installed")
-    p = subprocess.run([str(exe), "train", "arc9", "--multirun", "seed=1,2"], cwd=tmp_path,
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [str(exe), "train", "arc9", "--multirun", "seed=1,2"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 1
     err = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(err) == 1 and "2 of 2 sweep jobs failed" in err[0] and "unknown arc" in err[0]

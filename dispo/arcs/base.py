@@ -54,8 +54,14 @@ class Recipe:
         self.cfg = cfg
         self.run_dir = run
 
-    def stage(self, name: str, fn: Callable[..., dict | None], *args: Any, artifact: str | None = None,
-              summary: Callable[[dict], dict] | None = None) -> dict:
+    def stage(
+        self,
+        name: str,
+        fn: Callable[..., dict | None],
+        *args: Any,
+        artifact: str | None = None,
+        summary: Callable[[dict], dict] | None = None,
+    ) -> dict:
         """Run `fn(*args)` once per run. Without `artifact` its result is the stage's info in
         the manifest (plus `seconds`); with one, the result is written to that run file and
         the manifest records {"path": artifact, **summary(result)}. A finished stage is read

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def run_train(arc: str, overrides: list[str], resume: bool = False, run_dir: Path | None = None, cfg: dict | None = None):
+def run_train(
+    arc: str, overrides: list[str], resume: bool = False, run_dir: Path | None = None, cfg: dict | None = None
+):
     from dispo.arcs import ARCS
     from dispo.core.config import compose_config
     from dispo.core.errors import ConfigError

@@ -9,11 +9,15 @@ import typer
 
 
 def eval_(
-    overrides: Optional[List[str]] = typer.Argument(None, help="Hydra overrides, e.g. model=smollm2-135m domain=chef limit=20"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="Hydra overrides, e.g. model=smollm2-135m domain=chef limit=20"
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue the newest unfinished run with the same config."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Continue this run dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-    multirun: bool = typer.Option(False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."),
+    multirun: bool = typer.Option(
+        False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."
+    ),
 ) -> None:
     """Evaluate a model: content + disposition with the same scorers on every arm."""
     from dispo.commands.runs_cmd import print_results

@@ -10,7 +10,9 @@ import typer
 
 def falsify(
     run_dir: Path = typer.Argument(..., help="A run directory (dispo-made or imported)."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="falsify.* overrides, e.g. falsify.seeds=[0,1,2] falsify.second_judge=hf"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="falsify.* overrides, e.g. falsify.seeds=[0,1,2] falsify.second_judge=hf"
+    ),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 when any claim is FALSIFIED (for CI gates)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:

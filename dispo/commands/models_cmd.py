@@ -15,6 +15,12 @@ def models() -> None:
         t.add_column(c)
     for n in model_names():
         s = get_spec(n)
-        t.add_row(n, str(s.get("family", "")), str(s.get("params", "")), str(s.get("source", "")),
-                  str(s.get("hf_id") or "-"), offline_status(s))
+        t.add_row(
+            n,
+            str(s.get("family", "")),
+            str(s.get("params", "")),
+            str(s.get("source", "")),
+            str(s.get("hf_id") or "-"),
+            offline_status(s),
+        )
     Console().print(t)

@@ -20,7 +20,9 @@ def _headline(results: dict) -> str:
     return ", ".join(f"{k}={fmt(base[k].get('value'), 3)}" for k in keys if isinstance(base.get(k), dict))
 
 
-def runs(root: Optional[Path] = typer.Option(None, "--root", help="Runs directory (default: $DISPO_RUNS, else runs).")) -> None:
+def runs(
+    root: Optional[Path] = typer.Option(None, "--root", help="Runs directory (default: $DISPO_RUNS, else runs)."),
+) -> None:
     """Table of runs: id, command, model, status, headline metrics."""
     from rich.console import Console
     from rich.table import Table
@@ -67,8 +69,13 @@ def print_results(run) -> None:
             t.add_column(c)
         for c in claims:
             ci = c.get("ci") or [None, None]
-            t.add_row(claim_id(c), str(c.get("metric")), fmt(c.get("delta")), f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
-                      fmt(c.get("p_holm", c.get("p"))))
+            t.add_row(
+                claim_id(c),
+                str(c.get("metric")),
+                fmt(c.get("delta")),
+                f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
+                fmt(c.get("p_holm", c.get("p"))),
+            )
         con.print(t)
     con.print(f"run dir: [bold]{run.dir}[/bold]")
 
@@ -86,7 +93,9 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<i
     con = Console()
     m = run.manifest
     con.print(Panel(Syntax(yaml.safe_dump(run.config, sort_keys=False), "yaml"), title="config.yaml"))
-    brief = {k: m.get(k) for k in ("command", "model", "status", "started", "ended", "git_commit", "seed", "device", "error")}
+    brief = {
+        k: m.get(k) for k in ("command", "model", "status", "started", "ended", "git_commit", "seed", "device", "error")
+    }
     brief["stages"] = {k: v.get("status") for k, v in (m.get("stages") or {}).items()}
     brief["packages"] = m.get("packages")
     con.print(Panel(Syntax(json.dumps(brief, indent=2), "json"), title="manifest.json"))

@@ -10,7 +10,9 @@ import typer
 
 def score(
     run_dir: Path = typer.Argument(..., help="Run directory whose samples to re-score."),
-    overrides: Optional[List[str]] = typer.Argument(None, help="judge=... tasks=[...] (judge options as judge.KEY=VALUE)"),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="judge=... tasks=[...] (judge options as judge.KEY=VALUE)"
+    ),
 ) -> None:
     """Add scores from another judge beside the existing ones (nothing is regenerated)."""
     from dispo.commands.runs_cmd import print_results

@@ -10,10 +10,16 @@ import typer
 
 def train(
     arc: str = typer.Argument(..., help="arc1 (distillation) | arc2 (head tempering) | arc3 (sidecar probe)"),
-    overrides: Optional[List[str]] = typer.Argument(None, help="Hydra overrides, e.g. model=qwen3-0.6b arc.preset=smoke"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the newest unfinished run (or sweep) with the same config."),
+    overrides: Optional[List[str]] = typer.Argument(
+        None, help="Hydra overrides, e.g. model=qwen3-0.6b arc.preset=smoke"
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the newest unfinished run (or sweep) with the same config."
+    ),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Continue this run dir."),
-    multirun: bool = typer.Option(False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."),
+    multirun: bool = typer.Option(
+        False, "--multirun", "-m", help="Sweep: comma-separated values expand to one job each."
+    ),
 ) -> None:
     """Run one of the paper's three arcs end to end into a run directory."""
     overrides = list(overrides or [])

@@ -20,9 +20,14 @@ ALIASES = {"disposition": "arc.disposition"}
 GROUP_ALIASES = {"arc.preset": "arc/preset"}
 # expected types of leaf values users commonly override (Hydra does not type-check plain YAML)
 _TYPES: dict[str, tuple[type, ...]] = {
-    "seed": (int,), "limit": (int, type(None)),
-    "decoding.max_new_tokens": (int,), "decoding.temperature": (int, float), "decoding.top_p": (int, float),
-    "decoding.top_k": (int,), "decoding.batch_size": (int,), "decoding.repetition_penalty": (int, float),
+    "seed": (int,),
+    "limit": (int, type(None)),
+    "decoding.max_new_tokens": (int,),
+    "decoding.temperature": (int, float),
+    "decoding.top_p": (int, float),
+    "decoding.top_k": (int,),
+    "decoding.batch_size": (int,),
+    "decoding.repetition_penalty": (int, float),
 }
 _POSITIVE = {"decoding.max_new_tokens", "decoding.batch_size", "limit"}
 
@@ -142,14 +147,20 @@ def _check_preset(data: dict) -> None:
         return
     d = Path(conf_dir()) / "arc" / "presets"
     if not (d / f"{arc_name}_{name}.yaml").exists():
-        valid = sorted(p.stem[len(arc_name) + 1:] for p in d.glob(f"{arc_name}_*.yaml")) if arc_name else []
-        raise ConfigError(f"unknown arc.preset '{name}' for arc {arc_name}; valid choices: {', '.join(valid) or 'none'}")
+        valid = sorted(p.stem[len(arc_name) + 1 :] for p in d.glob(f"{arc_name}_*.yaml")) if arc_name else []
+        raise ConfigError(
+            f"unknown arc.preset '{name}' for arc {arc_name}; valid choices: {', '.join(valid) or 'none'}"
+        )
 
 
 def _validate(data: dict) -> None:
     for key, types in _TYPES.items():
         v = _get_dotted(data, key)
-        if v is None and type(None) not in types and _get_dotted(data, key.rsplit(".", 1)[0] if "." in key else key) is None:
+        if (
+            v is None
+            and type(None) not in types
+            and _get_dotted(data, key.rsplit(".", 1)[0] if "." in key else key) is None
+        ):
             continue
         if isinstance(v, bool) or not isinstance(v, types):
             want = " or ".join("null" if t is type(None) else t.__name__ for t in types)
@@ -162,4 +173,3 @@ def _validate(data: dict) -> None:
     p = _get_dotted(data, "decoding.top_p")
     if p is not None and not (0 < p <= 1):
         raise ConfigError(f"decoding.top_p must be in (0, 1], got {p}")
-

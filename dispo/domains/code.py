@@ -39,25 +39,44 @@ def build_program(item: Item, code: str, marker: str) -> str:
     """
     g = item.gold
     head = "" if code.startswith(g["prompt_code"]) else g["prompt_code"] + "\n\n"
-    return (f"{head}{code}\n\n{g['test']}\n\ncheck({g['entry_point']})\n"
-            f"print({marker!r})\n")
+    return f"{head}{code}\n\n{g['test']}\n\ncheck({g['entry_point']})\nprint({marker!r})\n"
 
 
 def _score(result: SandboxResult | None, extracted: str, truncated: bool, source: str) -> Score:
     if result is None:
-        return Score(SCORER, SCORER_VERSION, False, reason="no code found in output",
-                     detail={"status": "no_code", "reason": "no code found in output",
-                             "extracted_chars": 0, "truncated": truncated, "source": source,
-                             "stderr_tail": ""})
+        return Score(
+            SCORER,
+            SCORER_VERSION,
+            False,
+            reason="no code found in output",
+            detail={
+                "status": "no_code",
+                "reason": "no code found in output",
+                "extracted_chars": 0,
+                "truncated": truncated,
+                "source": source,
+                "stderr_tail": "",
+            },
+        )
     if result.status == "error":
         return Score.unscored(SCORER, SCORER_VERSION, f"sandbox error: {result.reason}")
-    return Score(SCORER, SCORER_VERSION, result.passed,
-                 reason=None if result.passed else result.reason,
-                 detail={"status": result.status, "reason": result.reason,
-                         "extracted_chars": len(extracted), "truncated": truncated,
-                         "source": source, "stderr_tail": result.stderr_tail[-STDERR_KEEP:],
-                         "duration_s": result.duration_s,
-                         "network": result.isolation.get("network"), "isolation": dict(result.isolation)})
+    return Score(
+        SCORER,
+        SCORER_VERSION,
+        result.passed,
+        reason=None if result.passed else result.reason,
+        detail={
+            "status": result.status,
+            "reason": result.reason,
+            "extracted_chars": len(extracted),
+            "truncated": truncated,
+            "source": source,
+            "stderr_tail": result.stderr_tail[-STDERR_KEEP:],
+            "duration_s": result.duration_s,
+            "network": result.isolation.get("network"),
+            "isolation": dict(result.isolation),
+        },
+    )
 
 
 @DOMAINS.register("code")
@@ -69,8 +88,7 @@ class CodeDomain(Domain):
     version = "humaneval-v1"
     splits = ("eval",)
 
-    def __init__(self, timeout_s: float = 10, mem_mb: int = 1024, workers: int | None = None,
-                 template: str = TEMPLATE):
+    def __init__(self, timeout_s: float = 10, mem_mb: int = 1024, workers: int | None = None, template: str = TEMPLATE):
         self.timeout_s, self.mem_mb, self.workers, self.template = timeout_s, mem_mb, workers, template
 
     def items(self, split: str = "eval", limit: int | None = None) -> list[Item]:
@@ -84,15 +102,22 @@ class CodeDomain(Domain):
         problems = list(read_problems().values())
         out = []
         for p in problems[:limit]:
-            out.append(Item(
-                id=p["task_id"],
-                prompt=template.replace("{prompt_code}", p["prompt"].rstrip("\n")),
-                domain="code", split=split,
-                gold={"task_id": p["task_id"], "prompt_code": p["prompt"], "test": p["test"],
-                      "entry_point": p["entry_point"],
-                      "canonical_solution": p["canonical_solution"]},
-                meta={"template": self.template},
-            ))
+            out.append(
+                Item(
+                    id=p["task_id"],
+                    prompt=template.replace("{prompt_code}", p["prompt"].rstrip("\n")),
+                    domain="code",
+                    split=split,
+                    gold={
+                        "task_id": p["task_id"],
+                        "prompt_code": p["prompt"],
+                        "test": p["test"],
+                        "entry_point": p["entry_point"],
+                        "canonical_solution": p["canonical_solution"],
+                    },
+                    meta={"template": self.template},
+                )
+            )
         return out
 
     def content_score(self, item: Item, output: str, judge: Any | None = None) -> Score:
@@ -106,8 +131,8 @@ class CodeDomain(Domain):
         to_run = [k for k, e in enumerate(extractions) if e.code]
         markers = [f"dispo-tests-passed-{secrets.token_hex(8)}" for _ in to_run]
         programs = [build_program(items[k], extractions[k].code, m) for k, m in zip(to_run, markers)]
-        results = run_many(programs, success_markers=markers, workers=self.workers,
-                           timeout_s=self.timeout_s, mem_mb=self.mem_mb)
+        results = run_many(
+            programs, success_markers=markers, workers=self.workers, timeout_s=self.timeout_s, mem_mb=self.mem_mb
+        )
         by_index: dict[int, SandboxResult] = dict(zip(to_run, results))
-        return [_score(by_index.get(k), e.code, e.truncated, e.source)
-                for k, e in enumerate(extractions)]
+        return [_score(by_index.get(k), e.code, e.truncated, e.source) for k, e in enumerate(extractions)]

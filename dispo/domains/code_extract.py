@@ -23,8 +23,15 @@ _CODE_START = re.compile(r"^(def |async def |class |import |from \S+ import |@)"
 # top-level statements kept from a solution: definitions and imports; examples, prints,
 # asserts and `if __name__ == "__main__":` demos are dropped (they can fail on their own or
 # block on input())
-_KEEP_NODES = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
-               ast.ClassDef, ast.Assign, ast.AnnAssign)
+_KEEP_NODES = (
+    ast.Import,
+    ast.ImportFrom,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    ast.Assign,
+    ast.AnnAssign,
+)
 
 
 @dataclass
@@ -79,8 +86,7 @@ def _defines(code: str, name: str) -> bool:
 
 
 def _looks_python(code: str) -> bool:
-    return bool(re.search(r"^\s*(def |return\b|import |from \S+ import |for |if |while )",
-                          code, re.MULTILINE))
+    return bool(re.search(r"^\s*(def |return\b|import |from \S+ import |for |if |while )", code, re.MULTILINE))
 
 
 def _longest_parsable_prefix(code: str) -> tuple[str, bool]:
@@ -112,8 +118,7 @@ def _keep_definitions(code: str) -> str:
 
 
 def _prompt_imports(prompt_code: str) -> str:
-    return "\n".join(ln for ln in prompt_code.splitlines()
-                     if re.match(r"^(import |from \S+ import )", ln))
+    return "\n".join(ln for ln in prompt_code.splitlines() if re.match(r"^(import |from \S+ import )", ln))
 
 
 def _choose_block(blocks: list[tuple[str, str, bool]], entry_point: str) -> tuple[str, bool] | None:
@@ -121,8 +126,9 @@ def _choose_block(blocks: list[tuple[str, str, bool]], entry_point: str) -> tupl
     if defining:
         # the last definition wins: models revise ("here is the corrected version") below
         return defining[-1]
-    pythonish = [(b, closed) for tag, b, closed in blocks
-                 if tag in _PY_TAGS and (tag or _looks_python(b)) and b.strip()]
+    pythonish = [
+        (b, closed) for tag, b, closed in blocks if tag in _PY_TAGS and (tag or _looks_python(b)) and b.strip()
+    ]
     if not pythonish:
         return None
     return max(pythonish, key=lambda bc: len(bc[0]))

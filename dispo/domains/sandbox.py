@@ -180,8 +180,12 @@ def _probe(python: str, uid: int | None) -> bool:
     try:
         r = subprocess.run(
             [python, "-I", "-c", "import json, math, re, typing, collections, itertools"],
-            env=dict(_ENV_KEEP, HOME="/"), cwd="/", stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+            env=dict(_ENV_KEEP, HOME="/"),
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
             **({"user": uid, "group": uid, "extra_groups": []} if uid is not None else {}),
         )
         return r.returncode == 0
@@ -202,14 +206,12 @@ def sandbox_interpreter(drop_privileges: bool | None = None) -> str | None:
         if override:
             if not shutil.which(override):
                 raise DispoError(
-                    f"DISPO_SANDBOX_PYTHON={override!r} is not an executable; "
-                    "set it to a python3 path or unset it"
+                    f"DISPO_SANDBOX_PYTHON={override!r} is not an executable; set it to a python3 path or unset it"
                 )
             _interp_cache[drop_privileges] = shutil.which(override)
             return _interp_cache[drop_privileges]
         base = getattr(sys, "_base_executable", None) or sys.executable
-        candidates = [base, sys.executable, "/usr/bin/python3", "/usr/local/bin/python3",
-                      shutil.which("python3")]
+        candidates = [base, sys.executable, "/usr/bin/python3", "/usr/local/bin/python3", shutil.which("python3")]
         seen: list[str] = []
         for c in candidates:
             if c and c not in seen and os.path.exists(c):
@@ -234,9 +236,16 @@ def sandbox_interpreter(drop_privileges: bool | None = None) -> str | None:
 def _reap_user(uid: int, python: str) -> None:
     try:
         subprocess.run(
-            [python, "-I", "-S", "-c", _REAPER], user=uid, group=uid, extra_groups=[],
-            env=dict(_ENV_KEEP, HOME="/"), cwd="/", stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+            [python, "-I", "-S", "-c", _REAPER],
+            user=uid,
+            group=uid,
+            extra_groups=[],
+            env=dict(_ENV_KEEP, HOME="/"),
+            cwd="/",
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         pass
@@ -303,9 +312,15 @@ def run_program(
     python = sandbox_interpreter(drop)
     iso: dict[str, Any] = {}
     if python is None:
-        return SandboxResult(False, "error", "no python3 readable by an unprivileged user; set "
-                             "DISPO_SANDBOX_PYTHON to a world-readable python3",
-                             "", "", 0.0, {"user": "none"})
+        return SandboxResult(
+            False,
+            "error",
+            "no python3 readable by an unprivileged user; set DISPO_SANDBOX_PYTHON to a world-readable python3",
+            "",
+            "",
+            0.0,
+            {"user": "none"},
+        )
     run_uid = None
     if drop:
         run_uid = uid if uid is not None else _allocate_uid()
@@ -332,14 +347,18 @@ def run_program(
         os.chmod(workdir, 0o700)
         env = dict(_ENV_KEEP, HOME=workdir, TMPDIR=workdir)
         r_fd, w_fd = os.pipe()
-        cfg = {"limits": limits, "uid": run_uid, "gid": run_uid, "status_fd": w_fd,
-               "python": python, "script": script}
+        cfg = {"limits": limits, "uid": run_uid, "gid": run_uid, "status_fd": w_fd, "python": python, "script": script}
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 proc = subprocess.Popen(
                     [python, "-I", "-S", "-c", _LAUNCHER, json.dumps(cfg)],
-                    cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                    pass_fds=(w_fd,), start_new_session=True,
+                    cwd=workdir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    pass_fds=(w_fd,),
+                    start_new_session=True,
                 )
             finally:
                 os.close(w_fd)
@@ -391,8 +410,7 @@ def run_program(
         status, reason = "failed", "exited 0 before the tests finished (success marker missing)"
     else:
         status, reason = "passed", "exit 0"
-    return SandboxResult(status == "passed", status, reason, stdout_tail, stderr_tail,
-                         round(duration, 3), iso)
+    return SandboxResult(status == "passed", status, reason, stdout_tail, stderr_tail, round(duration, 3), iso)
 
 
 def run_many(
@@ -417,5 +435,4 @@ def run_many(
     if n < 1:
         raise DispoError(f"run_many workers must be >= 1 (got {workers})")
     with ThreadPoolExecutor(max_workers=min(n, len(sources))) as ex:
-        return list(ex.map(lambda sm: run_program(sm[0], success_marker=sm[1], **kwargs),
-                           zip(sources, markers)))
+        return list(ex.map(lambda sm: run_program(sm[0], success_marker=sm[1], **kwargs), zip(sources, markers)))

@@ -50,7 +50,9 @@ def arm_specs(cfg: dict) -> dict[str, dict]:
             raise ConfigError(f"arms.{name} must be a mapping with adapter/system_prompt/decoding keys")
         unknown = set(spec) - {"adapter", "system_prompt", "decoding"}
         if unknown:
-            raise ConfigError(f"arms.{name} has unknown keys {sorted(unknown)}; valid: adapter, system_prompt, decoding")
+            raise ConfigError(
+                f"arms.{name} has unknown keys {sorted(unknown)}; valid: adapter, system_prompt, decoding"
+            )
         arms[name] = spec
     return arms
 
@@ -82,8 +84,18 @@ def run_eval(cfg: dict, run=None, progress: bool = True):
         if domain.name == "recovery":
             arms.update(_recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progress))
         else:
-            arms[arm] = evaluate_arm(run, arm, lm, domain, items, cfg, judge, decoding=decoding,
-                                     system_prompt=spec.get("system_prompt"), progress=progress)
+            arms[arm] = evaluate_arm(
+                run,
+                arm,
+                lm,
+                domain,
+                items,
+                cfg,
+                judge,
+                decoding=decoding,
+                system_prompt=spec.get("system_prompt"),
+                progress=progress,
+            )
     metrics = {a: arm_metrics(s) for a, s in arms.items()}
     extra: dict[str, Any] = {}
     if domain.name == "recovery":
@@ -109,7 +121,9 @@ def content_score_of(sample: dict):
 
     scores = sample.get("scores") or {}
     tasks = {k: ScoreKey.parse(k).task for k in scores}
-    key = next((k for k in scores if tasks[k] == "coverage"), None) or next((k for k in scores if tasks[k] == "correct"), None)
+    key = next((k for k in scores if tasks[k] == "coverage"), None) or next(
+        (k for k in scores if tasks[k] == "correct"), None
+    )
     if key is None:
         return Score.unscored("content", "none", "no content score")
     return Score.from_json(scores[key])
@@ -120,15 +134,41 @@ def _recovery_arm(run, arm, lm, domain, items, cfg, judge, decoding, spec, progr
     from dispo.domains.recovery import feedback_items, recovery_summary
     from dispo.evaluation.evaluate import evaluate_arm
 
-    first = evaluate_arm(run, arm, lm, domain, items, cfg, judge, decoding=decoding,
-                         system_prompt=spec.get("system_prompt"), progress=progress)
+    first = evaluate_arm(
+        run,
+        arm,
+        lm,
+        domain,
+        items,
+        cfg,
+        judge,
+        decoding=decoding,
+        system_prompt=spec.get("system_prompt"),
+        progress=progress,
+    )
     first_scores = [content_score_of(s) for s in first]
     fb_items = feedback_items(items, [s["output"] for s in first], first_scores)
     fb_arm = f"{arm}@fb"
-    second = evaluate_arm(run, fb_arm, lm, domain, fb_items, cfg, judge, decoding=decoding,
-                          system_prompt=spec.get("system_prompt"), progress=progress) if fb_items else []
+    second = (
+        evaluate_arm(
+            run,
+            fb_arm,
+            lm,
+            domain,
+            fb_items,
+            cfg,
+            judge,
+            decoding=decoding,
+            system_prompt=spec.get("system_prompt"),
+            progress=progress,
+        )
+        if fb_items
+        else []
+    )
     by_id = dict(zip([i.id for i in items], first_scores))
-    summary = recovery_summary([by_id[i.meta["first_id"]] for i in fb_items], [content_score_of(s) for s in second], fb_items)
+    summary = recovery_summary(
+        [by_id[i.meta["first_id"]] for i in fb_items], [content_score_of(s) for s in second], fb_items
+    )
     summary["n_first_unscored"] = len(items) - len(fb_items)
     run.write_json(f"artifacts/recovery_{arm}.json", summary)
     return {arm: first, fb_arm: second}

@@ -35,8 +35,16 @@ def decoding_for(cfg: dict, decoding: dict | None = None) -> dict:
     return dec
 
 
-def generate_texts(lm, items: list[Item], decoding: dict, seed: int = 0, intervention: dict | None = None,
-                   system_prompt: str | None = None, progress: bool = True, cache: Any = True) -> list[Generation]:
+def generate_texts(
+    lm,
+    items: list[Item],
+    decoding: dict,
+    seed: int = 0,
+    intervention: dict | None = None,
+    system_prompt: str | None = None,
+    progress: bool = True,
+    cache: Any = True,
+) -> list[Generation]:
     from dispo.generate.engine import generate
 
     requests = [(it.id, it.messages(system_prompt)) for it in items]
@@ -46,9 +54,12 @@ def generate_texts(lm, items: list[Item], decoding: dict, seed: int = 0, interve
 def judge_requests(items: list[Item], outputs: list[str]) -> list[JudgeRequest]:
     return [
         JudgeRequest(
-            question=it.prompt, response=out,
-            claims=list(it.gold.get("checklist") or []), keywords=list(it.gold.get("keywords") or []),
-            kind=it.gold.get("kind"), certainty=it.gold.get("certainty"),
+            question=it.prompt,
+            response=out,
+            claims=list(it.gold.get("checklist") or []),
+            keywords=list(it.gold.get("keywords") or []),
+            kind=it.gold.get("kind"),
+            certainty=it.gold.get("certainty"),
         )
         for it, out in zip(items, outputs)
     ]
@@ -61,8 +72,9 @@ def content_keys(score: Score) -> dict[str, dict]:
     if score.scorer.endswith(".coverage"):
         out[ScoreKey.of("coverage", source)] = score.to_json()
         correct = None if score.status != "ok" else bool(score.detail.get("correct", (score.value or 0) >= 0.5))
-        out[ScoreKey.of("correct", source)] = Score(scorer=f"{source}.correct", version=score.version, value=correct,
-                                         status=score.status, reason=score.reason).to_json()
+        out[ScoreKey.of("correct", source)] = Score(
+            scorer=f"{source}.correct", version=score.version, value=correct, status=score.status, reason=score.reason
+        ).to_json()
     elif score.status == "unscored" and not score.scorer.endswith(".correct"):
         pass  # a domain without a content scorer (mcas): nothing to record
     else:
@@ -82,22 +94,50 @@ def score_tasks(judge, items: list[Item], outputs: list[str], tasks: Iterable[st
     return per_item
 
 
-def build_samples(items: list[Item], gens: list[Generation], content: list[Score], judged: list[dict],
-                  system_prompt: str | None, extra: dict | None = None) -> list[dict]:
+def build_samples(
+    items: list[Item],
+    gens: list[Generation],
+    content: list[Score],
+    judged: list[dict],
+    system_prompt: str | None,
+    extra: dict | None = None,
+) -> list[dict]:
     samples = []
     for it, g, c, j in zip(items, gens, content, judged):
         scores = {**content_keys(c), **j}
-        samples.append(Sample(
-            id=it.id, prompt=g.prompt, messages=it.messages(system_prompt), output=g.output,
-            finish_reason=g.finish_reason, n_tokens=g.n_tokens, decoding=g.decoding, seed=g.seed,
-            scores=scores, meta={**it.meta, **(extra or {})},
-        ).to_json())
+        samples.append(
+            Sample(
+                id=it.id,
+                prompt=g.prompt,
+                messages=it.messages(system_prompt),
+                output=g.output,
+                finish_reason=g.finish_reason,
+                n_tokens=g.n_tokens,
+                decoding=g.decoding,
+                seed=g.seed,
+                scores=scores,
+                meta={**it.meta, **(extra or {})},
+            ).to_json()
+        )
     return samples
 
 
-def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge, *, decoding: dict | None = None,
-                 seed: int | None = None, intervention: dict | None = None, system_prompt: str | None = None,
-                 tasks: Iterable[str] | None = None, progress: bool = True) -> list[dict]:
+def evaluate_arm(
+    run,
+    arm: str,
+    lm,
+    domain,
+    items: list[Item],
+    cfg: dict,
+    judge,
+    *,
+    decoding: dict | None = None,
+    seed: int | None = None,
+    intervention: dict | None = None,
+    system_prompt: str | None = None,
+    tasks: Iterable[str] | None = None,
+    progress: bool = True,
+) -> list[dict]:
     """Generate, score and persist one arm; a finished arm is read back instead of redone."""
     stage = f"arm:{arm}"
     if run is not None and run.finished(stage, f"samples/{arm}.jsonl"):
@@ -108,20 +148,37 @@ def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge,
         system_prompt = cfg.get("system_prompt")
     tasks = tuple(tasks if tasks is not None else cfg.get("tasks") or DEFAULT_TASKS)
     tasks = tasks + tuple(t for t in DOMAIN_TASKS.get(domain.name, ()) if t not in tasks)
-    gens = generate_texts(lm, items, decoding, seed=seed, intervention=intervention,
-                          system_prompt=system_prompt, progress=progress)
+    gens = generate_texts(
+        lm, items, decoding, seed=seed, intervention=intervention, system_prompt=system_prompt, progress=progress
+    )
     outputs = [g.output for g in gens]
     content = domain.content_scores(items, outputs, judge)
     judged = score_tasks(judge, items, outputs, tasks)
-    samples = build_samples(items, gens, content, judged, system_prompt,
-                            extra={"arm": arm, "intervention": intervention} if intervention else {"arm": arm})
+    samples = build_samples(
+        items,
+        gens,
+        content,
+        judged,
+        system_prompt,
+        extra={"arm": arm, "intervention": intervention} if intervention else {"arm": arm},
+    )
     if run is not None:
         run.write_samples(arm, samples)
-        run.complete_stage(stage, {
-            "n": len(samples), "model": lm.describe(), "judge": judge.describe(), "decoding": decoding,
-            "seed": seed, "intervention": intervention, "system_prompt": system_prompt,
-            "domain": {"name": domain.name, "version": getattr(domain, "version", None)}, "tasks": list(tasks),
-            "generated": sum(1 for g in gens if not g.cached), "cached": sum(1 for g in gens if g.cached),
-            "generated_tokens": sum(g.n_tokens for g in gens if not g.cached),
-        })
+        run.complete_stage(
+            stage,
+            {
+                "n": len(samples),
+                "model": lm.describe(),
+                "judge": judge.describe(),
+                "decoding": decoding,
+                "seed": seed,
+                "intervention": intervention,
+                "system_prompt": system_prompt,
+                "domain": {"name": domain.name, "version": getattr(domain, "version", None)},
+                "tasks": list(tasks),
+                "generated": sum(1 for g in gens if not g.cached),
+                "cached": sum(1 for g in gens if g.cached),
+                "generated_tokens": sum(g.n_tokens for g in gens if not g.cached),
+            },
+        )
     return samples

@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def import_arm(file: str | Path, arm: str, run_dir: str | Path | None = None, field_map: dict | None = None,
-               baseline: str | None = None, domain: str | None = None, root: str | Path | None = None):
+def import_arm(
+    file: str | Path,
+    arm: str,
+    run_dir: str | Path | None = None,
+    field_map: dict | None = None,
+    baseline: str | None = None,
+    domain: str | None = None,
+    root: str | Path | None = None,
+):
     from dispo.core.runs import Run
     from dispo.evaluation.importer import read_arm_jsonl
     from dispo.reporting.report import write_report
@@ -14,8 +21,14 @@ def import_arm(file: str | Path, arm: str, run_dir: str | Path | None = None, fi
 
     samples = read_arm_jsonl(file, field_map=field_map)  # raises before anything is written
     if run_dir is None:
-        cfg = {"command": "import", "domain": {"name": domain or "import", "split": "import"},
-               "judge": {"name": "import"}, "model": {"name": "import"}, "seed": 0, "imported": {}}
+        cfg = {
+            "command": "import",
+            "domain": {"name": domain or "import", "split": "import"},
+            "judge": {"name": "import"},
+            "model": {"name": "import"},
+            "seed": 0,
+            "imported": {},
+        }
         run = Run.create("import", cfg, "import", root=root)
     else:
         run = Run.open(run_dir)
@@ -23,7 +36,11 @@ def import_arm(file: str | Path, arm: str, run_dir: str | Path | None = None, fi
     try:
         run.write_samples(arm, samples)
         m = run.manifest
-        m.setdefault("imports", {})[arm] = {"file": str(Path(file).resolve()), "field_map": field_map or {}, "n": len(samples)}
+        m.setdefault("imports", {})[arm] = {
+            "file": str(Path(file).resolve()),
+            "field_map": field_map or {},
+            "n": len(samples),
+        }
         m["status"] = "completed"
         m["has_model"] = False
         run.write_json("manifest.json", m)
@@ -32,7 +49,9 @@ def import_arm(file: str | Path, arm: str, run_dir: str | Path | None = None, fi
         base = baseline or next((a for a in ("base", "baseline") if a in arms), None) or _first_import(run)
         cl = []
         if len(arms) > 1 and base in arms:
-            cl = claims({base: arms[base], **{a: s for a, s in arms.items() if a != base}}, base, _common_metrics(metrics))
+            cl = claims(
+                {base: arms[base], **{a: s for a, s in arms.items() if a != base}}, base, _common_metrics(metrics)
+            )
         run.write_results(metrics, cl, {"baseline": base})
         write_report(run, title="import")
     finally:

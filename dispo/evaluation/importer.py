@@ -113,8 +113,7 @@ def _check_field_map(field_map: dict[str, str] | None) -> dict[str, str]:
     for target, source in fmap.items():
         if target not in ALIASES:
             raise ConfigError(
-                f"field map: unknown target {target!r}; use one of {', '.join(TARGETS)} "
-                "(as target=source_field)"
+                f"field map: unknown target {target!r}; use one of {', '.join(TARGETS)} (as target=source_field)"
             )
         if not isinstance(source, str) or not source:
             raise ConfigError(f"field map: {target}= needs a source field name")

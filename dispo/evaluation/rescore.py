@@ -15,7 +15,9 @@ def sample_items(samples: list[dict], gold: dict[str, Item] | None = None) -> li
         g = gold.get(s["id"]) if gold else None
         msgs = s.get("messages") or []
         question = next((m["content"] for m in reversed(msgs) if m.get("role") == "user"), s.get("prompt", ""))
-        items.append(g or Item(id=s["id"], prompt=question, domain="import", gold={"kind": (s.get("meta") or {}).get("kind")}))
+        items.append(
+            g or Item(id=s["id"], prompt=question, domain="import", gold={"kind": (s.get("meta") or {}).get("kind")})
+        )
     return items
 
 
@@ -68,7 +70,9 @@ def rescore_run(run_dir: str | Path, overrides: list[str]):
             run.write_samples(arm, rescore_samples(run.read_samples(arm), judge, tasks, gold))
         res = run.results
         metrics = {a: arm_metrics(s, prefer={t: judge.name for t in tasks}) for a, s in run.iter_arms()}
-        run.write_results(metrics, res.get("claims", []), {k: v for k, v in res.items() if k not in {"run", "metrics", "claims"}})
+        run.write_results(
+            metrics, res.get("claims", []), {k: v for k, v in res.items() if k not in {"run", "metrics", "claims"}}
+        )
         m = run.manifest
         m.setdefault("rescored", []).append({"judge": judge.describe(), "tasks": tasks})
         run.write_json("manifest.json", m)

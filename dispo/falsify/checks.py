@@ -73,9 +73,17 @@ def statistics(claim: dict, ctx: FalsifyContext) -> dict:
     if claim.get("delta") is None or ph is None:
         return _result("flag", "no paired data to test", p=p, p_holm=ph)
     if ph >= alpha:
-        return _result("flag", f"inside the noise: Holm-corrected p {ph:.4f} >= {alpha}", p=p, p_holm=ph, ci=claim.get("ci"))
-    return _result("pass", f"paired {claim.get('test')} p {p:.3g}, Holm p {ph:.3g} < {alpha}; resampling items alone cannot "
-                           f"reveal decoding or scoring artefacts", p=p, p_holm=ph, ci=claim.get("ci"))
+        return _result(
+            "flag", f"inside the noise: Holm-corrected p {ph:.4f} >= {alpha}", p=p, p_holm=ph, ci=claim.get("ci")
+        )
+    return _result(
+        "pass",
+        f"paired {claim.get('test')} p {p:.3g}, Holm p {ph:.3g} < {alpha}; resampling items alone cannot "
+        f"reveal decoding or scoring artefacts",
+        p=p,
+        p_holm=ph,
+        ci=claim.get("ci"),
+    )
 
 
 def apples_to_apples(claim: dict, ctx: FalsifyContext) -> dict:
@@ -97,22 +105,35 @@ def apples_to_apples(claim: dict, ctx: FalsifyContext) -> dict:
         gen_diffs["chat_template"] = {"base": ta, "treat": tb}
     task = task_of(claim["metric"])
     if not diffs:
-        return _result("pass", "both arms scored by the same scorer and prompt version", generation_differences=gen_diffs or None)
+        return _result(
+            "pass", "both arms scored by the same scorer and prompt version", generation_differences=gen_diffs or None
+        )
     if task == "correct" and (claim.get("source") or {}).get("base") == "tests":
         return _result("pass", "content measured by execution in both arms", scorer_differences=diffs)
     if ctx.rescore is None:
-        return _result("flag", "arms scored differently and no common scorer is available to re-score them", scorer_differences=diffs)
+        return _result(
+            "flag",
+            "arms scored differently and no common scorer is available to re-score them",
+            scorer_differences=diffs,
+        )
     judge = ctx.cfg.get("rescore_judge") or (ctx.run.config.get("judge") or {}).get("name") if ctx.run else "lexical"
     judge = judge if judge and judge != "import" else "lexical"
     base_r, treat_r = ctx.rescore(ctx.arms[a], judge), ctx.rescore(ctx.arms[b], judge)
     if base_r is None or treat_r is None:
-        return _result("skipped", "re-scoring needs the responses; the arm carries labels only", scorer_differences=diffs)
+        return _result(
+            "skipped", "re-scoring needs the responses; the arm carries labels only", scorer_differences=diffs
+        )
     new = reclaim(base_r, treat_r, claim["metric"], prefer={task: judge})
     why = contradicts(claim, new, ctx.cfg["alpha"])
-    return _result("fail" if why else "pass",
-                   f"judge-asymmetry: re-scored both arms with one scorer ({judge}): {why}" if why else
-                   f"re-scored both arms with one scorer ({judge}); the claim holds",
-                   scorer_differences=diffs, rescored_with=judge, remeasured=_brief(new))
+    return _result(
+        "fail" if why else "pass",
+        f"judge-asymmetry: re-scored both arms with one scorer ({judge}): {why}"
+        if why
+        else f"re-scored both arms with one scorer ({judge}); the claim holds",
+        scorer_differences=diffs,
+        rescored_with=judge,
+        remeasured=_brief(new),
+    )
 
 
 def truncation(claim: dict, ctx: FalsifyContext) -> dict:
@@ -120,18 +141,33 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
     before = {"base": _trunc(ctx.arms[a]), "treat": _trunc(ctx.arms[b])}
     think = {"base": _think_share(ctx.arms[a]), "treat": _think_share(ctx.arms[b])}
     if all(v == 0 for v in before.values()):
-        return _result("pass", "no output in either arm hit the token budget", truncation_before=before, think_share=think)
+        return _result(
+            "pass", "no output in either arm hit the token budget", truncation_before=before, think_share=think
+        )
     if ctx.regenerate is None and None in before.values():
-        return _result("skipped", f"finish_reason not recorded, so truncation is unknown; regenerating needs the model "
-                                  f"({ctx.why_no_model})", truncation_before=before)
+        return _result(
+            "skipped",
+            f"finish_reason not recorded, so truncation is unknown; regenerating needs the model ({ctx.why_no_model})",
+            truncation_before=before,
+        )
     if ctx.regenerate is None:
-        return _result("skipped", f"truncation {before}: regenerating needs the model ({ctx.why_no_model})",
-                       truncation_before=before, think_share=think)
+        return _result(
+            "skipped",
+            f"truncation {before}: regenerating needs the model ({ctx.why_no_model})",
+            truncation_before=before,
+            think_share=think,
+        )
     steps = []
     for factor in (ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"]):
-        res = _regen_claim(claim, ctx, lambda arm, factor=factor: {**ctx.decoding_of(arm),
-                                                    "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor)},
-                           seed_of=lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0))
+        res = _regen_claim(
+            claim,
+            ctx,
+            lambda arm, factor=factor: {
+                **ctx.decoding_of(arm),
+                "max_new_tokens": int(ctx.decoding_of(arm).get("max_new_tokens", 512) * factor),
+            },
+            seed_of=lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0),
+        )
         if res is None:
             return _result("skipped", "arms could not be regenerated from the run's domain", truncation_before=before)
         new, base_r, treat_r = res
@@ -140,10 +176,16 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
         if max(after.values()) <= ctx.cfg["truncation_persist"]:
             break
     why = contradicts(claim, new, ctx.cfg["alpha"])
-    return _result("fail" if why else "pass",
-                   f"truncation: with the token budget x{steps[-1]['budget_factor']}: {why}" if why else
-                   f"the claim holds with the token budget x{steps[-1]['budget_factor']}",
-                   truncation_before=before, think_share=think, steps=steps, remeasured=steps[-1]["remeasured"])
+    return _result(
+        "fail" if why else "pass",
+        f"truncation: with the token budget x{steps[-1]['budget_factor']}: {why}"
+        if why
+        else f"the claim holds with the token budget x{steps[-1]['budget_factor']}",
+        truncation_before=before,
+        think_share=think,
+        steps=steps,
+        remeasured=steps[-1]["remeasured"],
+    )
 
 
 def seed_variance(claim: dict, ctx: FalsifyContext) -> dict:
@@ -161,18 +203,23 @@ def seed_variance(claim: dict, ctx: FalsifyContext) -> dict:
         pooled_t += [{**s, "id": f"{s['id']}#s{seed}"} for s in treat_r]
     pooled = reclaim(pooled_b, pooled_t, claim["metric"], prefer=_prefer(claim))
     deltas = [s["delta"] for s in per_seed if s["delta"] is not None]
-    spread = {"min": min(deltas), "max": max(deltas),
-              "std": float(_std(deltas))} if deltas else None
+    spread = {"min": min(deltas), "max": max(deltas), "std": float(_std(deltas))} if deltas else None
     d0 = claim.get("delta") or 0
     same_sign = sum(1 for d in deltas if d0 and d * d0 > 0)
     why = contradicts(claim, pooled, ctx.cfg["alpha"])
     if why is None and deltas and same_sign < len(deltas) // 2 + 1:  # a strict majority must agree
         why = f"only {same_sign}/{len(deltas)} seeds reproduce the sign"
-    reason = ("no-replication" if claim.get("arc") == "arc2" else "seed-variance")
-    return _result("fail" if why else "pass",
-                   f"{reason}: over seeds {ctx.cfg['seeds']} (sampling {samp}): {why}" if why else
-                   f"the claim replicates over seeds {ctx.cfg['seeds']} (sampling)",
-                   per_seed=per_seed, spread=spread, pooled=_brief(pooled), remeasured=_brief(pooled))
+    reason = "no-replication" if claim.get("arc") == "arc2" else "seed-variance"
+    return _result(
+        "fail" if why else "pass",
+        f"{reason}: over seeds {ctx.cfg['seeds']} (sampling {samp}): {why}"
+        if why
+        else f"the claim replicates over seeds {ctx.cfg['seeds']} (sampling)",
+        per_seed=per_seed,
+        spread=spread,
+        pooled=_brief(pooled),
+        remeasured=_brief(pooled),
+    )
 
 
 def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
@@ -197,8 +244,14 @@ def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
     except Exception as e:  # the second judge cannot score this task
         return _result("skipped", f"{second} cannot score {task}: {e}")
     kappa = None
-    first_vals = {**per_item(ctx.arms[a], claim["metric"], _prefer(claim)), **{f"t:{k}": v for k, v in per_item(ctx.arms[b], claim["metric"], _prefer(claim)).items()}}
-    second_vals = {**per_item(base_r, claim["metric"], {task: second}), **{f"t:{k}": v for k, v in per_item(treat_r, claim["metric"], {task: second}).items()}}
+    first_vals = {
+        **per_item(ctx.arms[a], claim["metric"], _prefer(claim)),
+        **{f"t:{k}": v for k, v in per_item(ctx.arms[b], claim["metric"], _prefer(claim)).items()},
+    }
+    second_vals = {
+        **per_item(base_r, claim["metric"], {task: second}),
+        **{f"t:{k}": v for k, v in per_item(treat_r, claim["metric"], {task: second}).items()},
+    }
     common = [k for k in first_vals if k in second_vals]
     if common and all(isinstance(first_vals[k], (bool, int, float)) for k in common):
         try:
@@ -207,11 +260,24 @@ def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
             kappa = None
     why = contradicts(claim, new, ctx.cfg["alpha"])
     if why and why.startswith("sign flipped"):
-        return _result("fail", f"judge-dependent: under {second}: {why}", second_judge=second, kappa=kappa, remeasured=_brief(new))
+        return _result(
+            "fail", f"judge-dependent: under {second}: {why}", second_judge=second, kappa=kappa, remeasured=_brief(new)
+        )
     if why:
-        return _result("flag", f"gain visible to one judge only: under {second}: {why}", second_judge=second, kappa=kappa, remeasured=_brief(new))
-    return _result("pass", f"{second} agrees on the direction (kappa {kappa if kappa is None else round(kappa, 3)})",
-                   second_judge=second, kappa=kappa, remeasured=_brief(new))
+        return _result(
+            "flag",
+            f"gain visible to one judge only: under {second}: {why}",
+            second_judge=second,
+            kappa=kappa,
+            remeasured=_brief(new),
+        )
+    return _result(
+        "pass",
+        f"{second} agrees on the direction (kappa {kappa if kappa is None else round(kappa, 3)})",
+        second_judge=second,
+        kappa=kappa,
+        remeasured=_brief(new),
+    )
 
 
 def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
@@ -227,9 +293,13 @@ def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
     if content and gained:
         c = reclaim(ctx.arms[a], ctx.arms[b], content)
         numbers["content"] = {"metric": content, **_brief(c)}
-        lo, hi = (c.get("ci") or [None, None])
+        lo, hi = c.get("ci") or [None, None]
         if c.get("delta") is not None and hi is not None and hi < 0:
-            return _result("fail", f"style-over-substance: disposition up while {content} fell ({c['delta']:+.4f}, CI {lo:.3f}..{hi:.3f})", **numbers)
+            return _result(
+                "fail",
+                f"style-over-substance: disposition up while {content} fell ({c['delta']:+.4f}, CI {lo:.3f}..{hi:.3f})",
+                **numbers,
+            )
         if c.get("delta") is not None and lo is not None and lo <= 0:
             flags.append(f"disposition up while {content} is flat ({c['delta']:+.4f}, CI {lo:.3f}..{hi:.3f})")
     if gained and metric in ("svr_rate", "hedge_rate"):
@@ -245,7 +315,9 @@ def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
     asym = (m.get("assertion_asymmetry") or {}).get("value")
     numbers["treatment_assertion_asymmetry"] = asym
     if asym is not None and asym > ctx.cfg["asymmetry_bar"]:
-        flags.append(f"disposition does not track correctness: treatment assertion asymmetry {asym:+.4f} > bar {ctx.cfg['asymmetry_bar']}")
+        flags.append(
+            f"disposition does not track correctness: treatment assertion asymmetry {asym:+.4f} > bar {ctx.cfg['asymmetry_bar']}"
+        )
     if flags:
         return _result("flag", "; ".join(flags), **numbers)
     return _result("pass", "disposition gain comes with content held and correctness-dependent assertion", **numbers)
@@ -255,14 +327,19 @@ def arc_specific(claim: dict, ctx: FalsifyContext) -> dict:
     if claim.get("kind") == "probe":
         return _probe_fresh(claim, ctx)
     if claim.get("arc") == "arc2":
-        return _result("n/a", "tempering claims are replicated by the seed-variance check with the run's intervention re-applied")
+        return _result(
+            "n/a", "tempering claims are replicated by the seed-variance check with the run's intervention re-applied"
+        )
     if claim.get("arc") == "arc1":
         a, b = claim["baseline"], claim["arm"]
         think = {"base": _think_share(ctx.arms[a]), "treat": _think_share(ctx.arms[b])}
-        return _result("pass" if not any(think.values()) else "n/a",
-                       "no think blocks: every generated token already counts against the budget" if not any(think.values()) else
-                       "think blocks present: the truncation check re-measures with them counted against the budget",
-                       think_share=think)
+        return _result(
+            "pass" if not any(think.values()) else "n/a",
+            "no think blocks: every generated token already counts against the budget"
+            if not any(think.values())
+            else "think blocks present: the truncation check re-measures with them counted against the budget",
+            think_share=think,
+        )
     return _result("n/a", "no arc-specific check for this claim")
 
 
@@ -279,32 +356,52 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     if not train or not fresh:
         return _result("skipped", "probe claim names no train/fresh feature files")
     base = ctx.run.dir if ctx.run else Path(".")
-    tp, fp = (base / train if not Path(train).is_absolute() else Path(train)), (base / fresh if not Path(fresh).is_absolute() else Path(fresh))
+    tp, fp = (
+        (base / train if not Path(train).is_absolute() else Path(train)),
+        (base / fresh if not Path(fresh).is_absolute() else Path(fresh)),
+    )
     min_ac = float(rc.get("min_assert_correct", 0.70))
     xk = rc.get("x_key", "X")
     tr, te = P.load(tp, x_key=xk), P.load(fp, x_key=xk)
     if len(set(te.y.tolist())) < 2:
-        return _result("fail", f"fresh-collapse: the fresh split has a single class ({int(te.y.sum())}/{len(te.y)} positives); "
-                               "the probe's numbers cannot transfer")
+        return _result(
+            "fail",
+            f"fresh-collapse: the fresh split has a single class ({int(te.y.sum())}/{len(te.y)} positives); "
+            "the probe's numbers cannot transfer",
+        )
     out = P.transfer(tr, te, C=float(claim.get("C", 1.0)), min_assert_correct=min_ac)
     auc = float(out["auc"])
     asym = (out.get("balanced") or {}).get("asymmetry")
     bars = ctx.cfg["probe_bars"]
     ok = auc >= bars["fresh_auc"] and asym is not None and asym <= bars["fresh_asymmetry"]
-    numbers = {"fresh": {"auc": auc, "balanced": out.get("balanced"), "n": out.get("n"), "n_pos": out.get("n_pos")},
-               "remeasured": {"delta": None, "auc": auc}}
+    numbers = {
+        "fresh": {"auc": auc, "balanced": out.get("balanced"), "n": out.get("n"), "n_pos": out.get("n_pos")},
+        "remeasured": {"delta": None, "auc": auc},
+    }
     if ok:
-        return _result("pass", f"on fresh prompts AUC {auc:.4f} >= {bars['fresh_auc']} and asymmetry {asym:+.4f} <= "
-                               f"{bars['fresh_asymmetry']}", **numbers)
-    return _result("fail", f"fresh-collapse: on fresh prompts from the independent generator AUC {auc:.4f} "
-                           f"(bar {bars['fresh_auc']}), balanced asymmetry "
-                           f"{'n/a' if asym is None else f'{asym:+.4f}'} (bar {bars['fresh_asymmetry']}): "
-                           "the probe separates within distribution only", **numbers)
+        return _result(
+            "pass",
+            f"on fresh prompts AUC {auc:.4f} >= {bars['fresh_auc']} and asymmetry {asym:+.4f} <= "
+            f"{bars['fresh_asymmetry']}",
+            **numbers,
+        )
+    return _result(
+        "fail",
+        f"fresh-collapse: on fresh prompts from the independent generator AUC {auc:.4f} "
+        f"(bar {bars['fresh_auc']}), balanced asymmetry "
+        f"{'n/a' if asym is None else f'{asym:+.4f}'} (bar {bars['fresh_asymmetry']}): "
+        "the probe separates within distribution only",
+        **numbers,
+    )
 
 
 CHECKS = {
-    "statistics": statistics, "apples_to_apples": apples_to_apples, "truncation": truncation,
-    "seed_variance": seed_variance, "judge_swap": judge_swap, "style_vs_substance": style_vs_substance,
+    "statistics": statistics,
+    "apples_to_apples": apples_to_apples,
+    "truncation": truncation,
+    "seed_variance": seed_variance,
+    "judge_swap": judge_swap,
+    "style_vs_substance": style_vs_substance,
     "arc_specific": arc_specific,
 }
 PROBE_CHECKS = ("arc_specific",)

@@ -80,9 +80,21 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
         intervention = prov.get("intervention")
         ctx = _intervention_context(lm, intervention)
         with ctx:
-            return evaluate_arm(None, arm, lm, state["domain"], items, cfg, state["judge"], decoding=decoding,
-                                seed=seed, intervention=intervention, system_prompt=prov.get("system_prompt"),
-                                tasks=prov.get("tasks"), progress=progress)
+            return evaluate_arm(
+                None,
+                arm,
+                lm,
+                state["domain"],
+                items,
+                cfg,
+                state["judge"],
+                decoding=decoding,
+                seed=seed,
+                intervention=intervention,
+                system_prompt=prov.get("system_prompt"),
+                tasks=prov.get("tasks"),
+                progress=progress,
+            )
 
     return regenerate, None
 

@@ -30,12 +30,26 @@ def plot(run, result: dict):
     fig, ax = plt.subplots(figsize=(7, 0.6 * len(claims) + 1.5))
     colours = {"SURVIVES": "tab:green", "FALSIFIED": "tab:red", "INCONCLUSIVE": "tab:orange"}
     for y, c in enumerate(claims):
-        ax.scatter([c["claimed"]["delta"]], [y], marker="D", s=60, color=colours[c["verdict"]], zorder=3,
-                   label="claimed" if y == 0 else None)
+        ax.scatter(
+            [c["claimed"]["delta"]],
+            [y],
+            marker="D",
+            s=60,
+            color=colours[c["verdict"]],
+            zorder=3,
+            label="claimed" if y == 0 else None,
+        )
         pts = remeasured_points(c)
         if pts:
-            ax.scatter([p[1] for p in pts], [y] * len(pts), marker="o", s=25, facecolors="none", edgecolors="k",
-                       label="re-measured" if y == 0 else None)
+            ax.scatter(
+                [p[1] for p in pts],
+                [y] * len(pts),
+                marker="o",
+                s=25,
+                facecolors="none",
+                edgecolors="k",
+                label="re-measured" if y == 0 else None,
+            )
     ax.axvline(0, color="grey", lw=1)
     ax.set_yticks(range(len(claims)), [f"{c['id']} ({c['verdict']})" for c in claims])
     ax.set_xlabel("treatment - baseline")
@@ -54,16 +68,23 @@ def plot(run, result: dict):
 def write_falsify_report(run, result: dict) -> None:
     lines = [f"# falsify {result['run']}", ""]
     s = result["summary"]
-    lines.append(f"{s['SURVIVES']} survive, {s['FALSIFIED']} falsified, {s['INCONCLUSIVE']} inconclusive "
-                 f"(alpha {result['settings']['alpha']}, Holm-corrected across the run's claims).")
+    lines.append(
+        f"{s['SURVIVES']} survive, {s['FALSIFIED']} falsified, {s['INCONCLUSIVE']} inconclusive "
+        f"(alpha {result['settings']['alpha']}, Holm-corrected across the run's claims)."
+    )
     if not result["has_model"]:
-        lines += ["", f"**Checks that regenerate outputs could not run: {result['why_no_model']}.** A paired test on "
-                      "the recorded outputs can call a gain significant even when it is a decoding artefact "
-                      "(truncation) or a scoring artefact (different judge prompts per arm): resampling items "
-                      "cannot see either. Those claims stay INCONCLUSIVE until re-run with the model."]
+        lines += [
+            "",
+            f"**Checks that regenerate outputs could not run: {result['why_no_model']}.** A paired test on "
+            "the recorded outputs can call a gain significant even when it is a decoding artefact "
+            "(truncation) or a scoring artefact (different judge prompts per arm): resampling items "
+            "cannot see either. Those claims stay INCONCLUSIVE until re-run with the model.",
+        ]
     lines += ["", "| claim | claimed delta | verdict | reasons |", "|---|---|---|---|"]
     for c in result["claims"]:
-        lines.append(f"| {c['id']} | {_fmt(c['claimed'].get('delta'))} | **{c['verdict']}** | {'; '.join(c['reasons'])} |")
+        lines.append(
+            f"| {c['id']} | {_fmt(c['claimed'].get('delta'))} | **{c['verdict']}** | {'; '.join(c['reasons'])} |"
+        )
     lines += ["", "## Checks per claim", ""]
     for c in result["claims"]:
         lines += [f"### {c['id']}", "", "| check | status | detail |", "|---|---|---|"]

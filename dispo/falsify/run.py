@@ -1,11 +1,11 @@
 """Run every check on every claim of a run and give each claim a verdict.
 
-    FALSIFIED     a perturbation changed the claim's sign or significance (reasons name it:
-                  truncation, seed-variance / no-replication, judge-asymmetry, judge-dependent,
-                  style-over-substance, fresh-collapse)
-    INCONCLUSIVE  the gain is inside the noise, a check raised a warning sign, or a check the
-                  claim needs could not run here (e.g. an imported run has no model to regenerate)
-    SURVIVES      significant after correction, and every applicable check ran and held
+FALSIFIED     a perturbation changed the claim's sign or significance (reasons name it:
+              truncation, seed-variance / no-replication, judge-asymmetry, judge-dependent,
+              style-over-substance, fresh-collapse)
+INCONCLUSIVE  the gain is inside the noise, a check raised a warning sign, or a check the
+              claim needs could not run here (e.g. an imported run has no model to regenerate)
+SURVIVES      significant after correction, and every applicable check ran and held
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ def verdict(claim: dict, results: dict[str, dict]) -> tuple[str, list[str]]:
     if fails:
         return "FALSIFIED", fails
     reasons = [r["reason"] for r in results.values() if r["status"] == "flag"]
-    reasons += [f"unverified ({name}): {r['reason']}" for name, r in results.items()
-                if r["status"] == "skipped" and name in REQUIRED]
+    reasons += [
+        f"unverified ({name}): {r['reason']}"
+        for name, r in results.items()
+        if r["status"] == "skipped" and name in REQUIRED
+    ]
     if reasons:
         return "INCONCLUSIVE", reasons
     return "SURVIVES", [r["reason"] for r in results.values() if r["status"] == "pass"][:3]
@@ -44,9 +47,14 @@ def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
         if claim.get("kind", "paired") == "paired" and (claim.get("delta") is None or abs(claim["delta"]) < 1e-12):
             # No measured delta, or a zero one, claims no effect: there is no sign to reproduce.
             names = []
-            results["claimed_effect"] = {"status": "flag", "reason": (
-                "no effect claimed (delta = 0): nothing to falsify" if claim.get("delta") is not None
-                else "no effect measured (no paired data for this metric on these arms)")}
+            results["claimed_effect"] = {
+                "status": "flag",
+                "reason": (
+                    "no effect claimed (delta = 0): nothing to falsify"
+                    if claim.get("delta") is not None
+                    else "no effect measured (no paired data for this metric on these arms)"
+                ),
+            }
         for name in names:
             if name not in enabled:
                 continue
@@ -55,12 +63,22 @@ def falsify_claims(claims: list[dict], ctx: FalsifyContext) -> list[dict]:
             except KeyError as e:  # an arm named by the claim is missing from the run
                 results[name] = {"status": "skipped", "reason": f"missing data: {e}"}
         v, reasons = verdict(claim, results)
-        out.append({
-            "id": cid, "arm": claim.get("arm"), "baseline": claim.get("baseline"), "metric": claim.get("metric"),
-            "arc": claim.get("arc"), "kind": claim.get("kind", "paired"),
-            "claimed": {k: claim.get(k) for k in ("base", "treat", "delta", "ci", "p", "p_holm", "test", "auc", "cv_auc")},
-            "checks": results, "verdict": v, "reasons": reasons,
-        })
+        out.append(
+            {
+                "id": cid,
+                "arm": claim.get("arm"),
+                "baseline": claim.get("baseline"),
+                "metric": claim.get("metric"),
+                "arc": claim.get("arc"),
+                "kind": claim.get("kind", "paired"),
+                "claimed": {
+                    k: claim.get(k) for k in ("base", "treat", "delta", "ci", "p", "p_holm", "test", "auc", "cv_auc")
+                },
+                "checks": results,
+                "verdict": v,
+                "reasons": reasons,
+            }
+        )
     return out
 
 
@@ -81,7 +99,9 @@ def _rescorer(run, gold_cache: dict):
                 return None
         if "gold" not in gold_cache:
             gold_cache["gold"] = domain_gold(run.config)
-        tasks = sorted({ScoreKey.parse(k).task for s in samples for k in (s.get("scores") or {})} - {"correct", "coverage"})
+        tasks = sorted(
+            {ScoreKey.parse(k).task for s in samples for k in (s.get("scores") or {})} - {"correct", "coverage"}
+        )
         tasks = tasks or ["verbal", "svr", "hedge"]
         out = rescore_samples(samples, judges[judge_name], tasks, gold_cache["gold"])
         # content from a judge (chef coverage) is re-scored too, through the domain's matcher
@@ -90,7 +110,9 @@ def _rescorer(run, gold_cache: dict):
     return rescore
 
 
-def falsify_run(run_dir: str | Path, overrides: list[str] | None = None, regenerate=None, progress: bool = True) -> dict:
+def falsify_run(
+    run_dir: str | Path, overrides: list[str] | None = None, regenerate=None, progress: bool = True
+) -> dict:
     """Check every claim in `run_dir`/results.json; write falsify/falsify.json and report.md."""
     from dispo.core.config import compose_config
     from dispo.core.errors import RunDirError
@@ -107,11 +129,21 @@ def falsify_run(run_dir: str | Path, overrides: list[str] | None = None, regener
     if regenerate is None:
         regenerate, why = model_regenerator(run, provenance, progress=progress)
     arms = dict(run.iter_arms())
-    ctx = FalsifyContext(run=run, cfg=fcfg, arms=arms, provenance=provenance, regenerate=regenerate,
-                         why_no_model=why, rescore=_rescorer(run, {}))
+    ctx = FalsifyContext(
+        run=run,
+        cfg=fcfg,
+        arms=arms,
+        provenance=provenance,
+        regenerate=regenerate,
+        why_no_model=why,
+        rescore=_rescorer(run, {}),
+    )
     results = falsify_claims(claims, ctx)
     out = {
-        "run": run.id, "settings": fcfg, "has_model": regenerate is not None, "why_no_model": why,
+        "run": run.id,
+        "settings": fcfg,
+        "has_model": regenerate is not None,
+        "why_no_model": why,
         "claims": results,
         "summary": {v: sum(1 for c in results if c["verdict"] == v) for v in ("SURVIVES", "FALSIFIED", "INCONCLUSIVE")},
     }
@@ -132,8 +164,12 @@ def print_verdicts(result: dict) -> None:
         t.add_column(c, overflow="fold")
     for c in result["claims"]:
         d = c["claimed"].get("delta")
-        t.add_row(c["id"], "n/a" if d is None else f"{d:+.4f}", f"[{colours[c['verdict']]}]{c['verdict']}[/]",
-                  "; ".join(c["reasons"][:3]))
+        t.add_row(
+            c["id"],
+            "n/a" if d is None else f"{d:+.4f}",
+            f"[{colours[c['verdict']]}]{c['verdict']}[/]",
+            "; ".join(c["reasons"][:3]),
+        )
     con = Console()
     con.print(t)
     if not result["has_model"]:

@@ -33,8 +33,14 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def response_key(fingerprint: str, intervention: dict | None, prompt: str, decoding: dict,
-                 seed: int | None = None, item_id: str | None = None) -> str:
+def response_key(
+    fingerprint: str,
+    intervention: dict | None,
+    prompt: str,
+    decoding: dict,
+    seed: int | None = None,
+    item_id: str | None = None,
+) -> str:
     """sha256 hex key of one request. Pass seed and item_id only when sampling: greedy
     output does not depend on them, so greedy entries are shared across seeds and ids."""
     material: dict[str, Any] = {
@@ -93,12 +99,17 @@ class ResponseCache:
         )
         return entry if ok else None
 
-    def put(self, key: str, output: str, finish_reason: str, n_tokens: int,
-            **extra: Any) -> None:
+    def put(self, key: str, output: str, finish_reason: str, n_tokens: int, **extra: Any) -> None:
         """Store one response atomically; `extra` (e.g. engine, request material) is kept
         in the entry for inspection but never needed to serve it."""
-        entry = {**extra, "version": ENTRY_VERSION, "key": key, "output": output,
-                 "finish_reason": finish_reason, "n_tokens": int(n_tokens)}
+        entry = {
+            **extra,
+            "version": ENTRY_VERSION,
+            "key": key,
+            "output": output,
+            "finish_reason": finish_reason,
+            "n_tokens": int(n_tokens),
+        }
         atomic.write_text(self.path(key), canonical_json(entry))
         self.generated_tokens += int(n_tokens)
 

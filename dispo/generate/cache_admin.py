@@ -38,8 +38,9 @@ def parse_duration(text: str) -> float:
     """'30d' -> seconds. Units: s, m, h, d, w (one number, one unit)."""
     m = _DURATION.match(str(text).lower())
     if not m:
-        raise ConfigError(f"--older-than {text!r} is not a duration; give a number and a unit "
-                          f"(s, m, h, d or w), e.g. 30d or 12h")
+        raise ConfigError(
+            f"--older-than {text!r} is not a duration; give a number and a unit (s, m, h, d or w), e.g. 30d or 12h"
+        )
     return float(m.group(1)) * _UNIT_S[m.group(2)]
 
 
@@ -56,18 +57,27 @@ class CacheInfo:
     root: str
     entries: int = 0
     bytes: int = 0
-    invalid: int = 0          # unreadable/truncated entries (served as misses)
-    temp_files: int = 0       # in-flight writes or leftovers of killed writers
+    invalid: int = 0  # unreadable/truncated entries (served as misses)
+    temp_files: int = 0  # in-flight writes or leftovers of killed writers
     oldest: float | None = None
     newest: float | None = None
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        iso = (lambda t: None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
-        return {"root": self.root, "entries": self.entries, "bytes": self.bytes, "invalid": self.invalid,
-                "temp_files": self.temp_files, "oldest": iso(self.oldest), "newest": iso(self.newest),
-                "models": {k: {**v, "oldest": iso(v["oldest"]), "newest": iso(v["newest"])}
-                           for k, v in sorted(self.models.items(), key=lambda kv: -kv[1]["entries"])}}
+        iso = lambda t: None if t is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+        return {
+            "root": self.root,
+            "entries": self.entries,
+            "bytes": self.bytes,
+            "invalid": self.invalid,
+            "temp_files": self.temp_files,
+            "oldest": iso(self.oldest),
+            "newest": iso(self.newest),
+            "models": {
+                k: {**v, "oldest": iso(v["oldest"]), "newest": iso(v["newest"])}
+                for k, v in sorted(self.models.items(), key=lambda kv: -kv[1]["entries"])
+            },
+        }
 
 
 def cache_info(root: str | Path) -> CacheInfo:
@@ -116,7 +126,7 @@ class PruneResult:
     removed_bytes: int = 0
     kept: int = 0
     temp_removed: int = 0
-    raced: int = 0            # entries rewritten by a writer while pruning: kept
+    raced: int = 0  # entries rewritten by a writer while pruning: kept
 
     def to_json(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -158,7 +168,7 @@ def prune(root: str | Path, older_than_s: float, *, now: float | None = None, dr
             gst = grave.stat()
             if gst.st_mtime >= cutoff:  # a writer replaced it between our stat and the rename
                 try:
-                    os.link(grave, p)   # put it back unless an even newer one is already there
+                    os.link(grave, p)  # put it back unless an even newer one is already there
                 except FileExistsError:
                     pass
                 res.raced += 1

@@ -103,8 +103,15 @@ class DecodingParams:
         unknown = sorted(set(cfg) - set(known))
         if unknown:
             raise ConfigError(f"unknown decoding key(s) {', '.join(unknown)}; valid: {', '.join(known)}")
-        casts = {"max_new_tokens": int, "top_k": int, "batch_size": int, "temperature": float,
-                 "top_p": float, "repetition_penalty": float, "engine": str}
+        casts = {
+            "max_new_tokens": int,
+            "top_k": int,
+            "batch_size": int,
+            "temperature": float,
+            "top_p": float,
+            "repetition_penalty": float,
+            "engine": str,
+        }
         try:
             values = {k: casts[k](v) for k, v in cfg.items()}
         except (TypeError, ValueError) as e:
@@ -124,10 +131,16 @@ class DecodingParams:
 # Public entry point
 
 
-def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParams | dict,
-             seed: int = 0, cache: ResponseCache | None | bool = True,
-             intervention: dict | None = None, progress: bool = True,
-             on_result: Callable[[Generation], None] | None = None) -> list[Generation]:
+def generate(
+    lm,
+    requests: list[tuple[str, list[dict]]],
+    decoding: DecodingParams | dict,
+    seed: int = 0,
+    cache: ResponseCache | None | bool = True,
+    intervention: dict | None = None,
+    progress: bool = True,
+    on_result: Callable[[Generation], None] | None = None,
+) -> list[Generation]:
     """Generate one response per (item id, chat messages) request, in request order.
 
     lm: a LoadedModel. prompt = lm.render(messages). seed: recorded in every Generation;
@@ -155,14 +168,26 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
     with GenerationProgress(len(requests), enabled=progress) as bar:
         for i, (item_id, messages) in enumerate(requests):
             prompt = lm.render(messages)
-            key = response_key(lm.fingerprint, intervention, prompt, params.cache_dict(),
-                               seed=item_seed, item_id=str(item_id) if params.sampling else None)
+            key = response_key(
+                lm.fingerprint,
+                intervention,
+                prompt,
+                params.cache_dict(),
+                seed=item_seed,
+                item_id=str(item_id) if params.sampling else None,
+            )
             entry = cache.get(key) if cache is not None else None
             if entry is not None:
-                gen = Generation(id=str(item_id), prompt=prompt, output=entry["output"],
-                                 finish_reason=entry["finish_reason"], n_tokens=entry["n_tokens"],
-                                 decoding={**params.to_dict(), "engine": entry.get("engine", "unknown")},
-                                 seed=seed, cached=True)
+                gen = Generation(
+                    id=str(item_id),
+                    prompt=prompt,
+                    output=entry["output"],
+                    finish_reason=entry["finish_reason"],
+                    n_tokens=entry["n_tokens"],
+                    decoding={**params.to_dict(), "engine": entry.get("engine", "unknown")},
+                    seed=seed,
+                    cached=True,
+                )
                 results[i] = gen
                 bar.item_done()
                 if on_result:
@@ -178,14 +203,29 @@ def generate(lm, requests: list[tuple[str, list[dict]]], decoding: DecodingParam
                 raise DispoError(f"engine=vllm cannot apply intervention {intervention}; use engine=transformers")
 
             def emit(job: _Job, output: str, finish_reason: str, n_tokens: int) -> None:
-                gen = Generation(id=job.item_id, prompt=job.prompt, output=output,
-                                 finish_reason=finish_reason, n_tokens=n_tokens,
-                                 decoding={**params.to_dict(), "engine": engine},
-                                 seed=seed, cached=False)
+                gen = Generation(
+                    id=job.item_id,
+                    prompt=job.prompt,
+                    output=output,
+                    finish_reason=finish_reason,
+                    n_tokens=n_tokens,
+                    decoding={**params.to_dict(), "engine": engine},
+                    seed=seed,
+                    cached=False,
+                )
                 if cache is not None:
-                    cache.put(job.key, output, finish_reason, n_tokens, engine=engine,
-                              item_id=job.item_id, model=getattr(lm, "name", None), fingerprint=lm.fingerprint,
-                              decoding=params.cache_dict(), seed=item_seed)
+                    cache.put(
+                        job.key,
+                        output,
+                        finish_reason,
+                        n_tokens,
+                        engine=engine,
+                        item_id=job.item_id,
+                        model=getattr(lm, "name", None),
+                        fingerprint=lm.fingerprint,
+                        decoding=params.cache_dict(),
+                        seed=item_seed,
+                    )
                 results[job.index] = gen
                 bar.item_done()
                 if on_result:
@@ -225,9 +265,11 @@ def supports_continuous(model) -> bool:
     except Exception:
         return False
     layer_types = getattr(config, "layer_types", None) or []
-    return (len(cache.layers) == getattr(config, "num_hidden_layers", -1)
-            and all(type(layer) is DynamicLayer for layer in cache.layers)
-            and all(t == "full_attention" for t in layer_types))
+    return (
+        len(cache.layers) == getattr(config, "num_hidden_layers", -1)
+        and all(type(layer) is DynamicLayer for layer in cache.layers)
+        and all(t == "full_attention" for t in layer_types)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -257,8 +299,8 @@ def _left_pad(seqs: list[list[int]], pad_id: int):
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for r, s in enumerate(seqs):
-        ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
-        mask[r, width - len(s):] = 1
+        ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+        mask[r, width - len(s) :] = 1
     return ids, mask
 
 
@@ -277,8 +319,7 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
         for r, hist in enumerate(histories):
             seen = torch.unique(hist).to(logits.device)
             vals = logits[r, seen]
-            logits[r, seen] = torch.where(vals < 0, vals * params.repetition_penalty,
-                                          vals / params.repetition_penalty)
+            logits[r, seen] = torch.where(vals < 0, vals * params.repetition_penalty, vals / params.repetition_penalty)
     if not params.sampling:
         return logits.argmax(dim=-1).cpu()
     logits = logits / params.temperature
@@ -314,8 +355,9 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
     stop_ids = stop_token_ids(lm)
     pad_id = _pad_id(lm)
     order = sorted(jobs, key=lambda j: len(j.ids), reverse=True)
-    gen_config = GenerationConfig(max_new_tokens=params.max_new_tokens, do_sample=False,
-                                  eos_token_id=sorted(stop_ids), pad_token_id=pad_id)
+    gen_config = GenerationConfig(
+        max_new_tokens=params.max_new_tokens, do_sample=False, eos_token_id=sorted(stop_ids), pad_token_id=pad_id
+    )
 
     class _PickTokens(LogitsProcessor):
         # Picks each row's token with dispo's own selection (per-item generators, padding
@@ -332,7 +374,7 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
 
     needs_processor = params.sampling or params.repetition_penalty != 1.0
     for start in range(0, len(order), params.batch_size):
-        batch = order[start: start + params.batch_size]
+        batch = order[start : start + params.batch_size]
         ids, mask = _left_pad([j.ids for j in batch], pad_id)
         processors = LogitsProcessorList()
         if needs_processor:
@@ -341,9 +383,13 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
             processors.append(_PickTokens(pad_lens, gens))
         with torch.no_grad():
             dev = _device(lm.model)
-            out = lm.model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), generation_config=gen_config,
-                                    logits_processor=processors)
-        new = out[:, ids.shape[1]:].cpu().tolist()
+            out = lm.model.generate(
+                input_ids=ids.to(dev),
+                attention_mask=mask.to(dev),
+                generation_config=gen_config,
+                logits_processor=processors,
+            )
+        new = out[:, ids.shape[1] :].cpu().tolist()
         for job, row in zip(batch, new):
             _finish(lm, job, row, stop_ids, params, emit)
             bar.tokens(min(len(row), params.max_new_tokens))
@@ -457,8 +503,7 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
         return [torch.cat([r.prompt_ids, torch.tensor(r.generated, dtype=torch.long)]) for r in rows]
 
     def take_step(batch: _Batch, logits) -> None:
-        picked = _select_tokens(logits[:, -1, :], params, histories(batch.rows),
-                                [r.generator for r in batch.rows])
+        picked = _select_tokens(logits[:, -1, :], params, histories(batch.rows), [r.generator for r in batch.rows])
         batch.next_tokens = picked
         keep = []
         for i, (row, t) in enumerate(zip(batch.rows, picked.tolist())):
@@ -483,9 +528,14 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
                 batch.merge(fresh)
                 continue
             step_mask = torch.cat([batch.mask, torch.ones((len(batch), 1), dtype=batch.mask.dtype)], dim=1)
-            out = model(input_ids=batch.next_tokens[:, None].to(dev), attention_mask=step_mask.to(dev),
-                        position_ids=batch.positions[:, None].to(dev), past_key_values=batch.cache,
-                        use_cache=True, logits_to_keep=1)
+            out = model(
+                input_ids=batch.next_tokens[:, None].to(dev),
+                attention_mask=step_mask.to(dev),
+                position_ids=batch.positions[:, None].to(dev),
+                past_key_values=batch.cache,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             batch.mask = step_mask
             batch.positions = batch.positions + 1
             take_step(batch, out.logits)
@@ -500,14 +550,26 @@ def _prefill(model, jobs: list[_Job], params: DecodingParams, seed: int, pad_id:
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config.get_text_config(decoder=True))
     dev = _device(model)
-    out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=position_ids.to(dev),
-                past_key_values=cache, use_cache=True, logits_to_keep=1)
+    out = model(
+        input_ids=ids.to(dev),
+        attention_mask=mask.to(dev),
+        position_ids=position_ids.to(dev),
+        past_key_values=cache,
+        use_cache=True,
+        logits_to_keep=1,
+    )
     fresh = _Batch()
     fresh.cache = out.past_key_values
     fresh.mask = mask
     fresh.positions = mask.sum(dim=1)
-    fresh.rows = [_Row(job=j, prompt_ids=torch.tensor(j.ids, dtype=torch.long),
-                       generator=_item_generator(seed, j.item_id) if params.sampling else None,
-                       generated=[]) for j in jobs]
+    fresh.rows = [
+        _Row(
+            job=j,
+            prompt_ids=torch.tensor(j.ids, dtype=torch.long),
+            generator=_item_generator(seed, j.item_id) if params.sampling else None,
+            generated=[],
+        )
+        for j in jobs
+    ]
     fresh.last_logits = out.logits
     return fresh

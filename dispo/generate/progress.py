@@ -29,8 +29,12 @@ class GenerationProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rates]}"), TimeElapsedColumn(), transient=False,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rates]}"),
+                TimeElapsedColumn(),
+                transient=False,
             )
             self._progress.start()
             self._task = self._progress.add_task(self._description, total=self.total, rates="")

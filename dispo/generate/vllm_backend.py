@@ -57,8 +57,10 @@ def model_source(lm) -> tuple[str, str | None]:
     if spec.get("path"):
         p = Path(os.path.expanduser(str(spec["path"])))
         if p.is_file():
-            raise DispoError(f"engine=vllm: {p} is a single GGUF file (vLLM's GGUF support is experimental); "
-                             "use a model directory, or engine=transformers")
+            raise DispoError(
+                f"engine=vllm: {p} is a single GGUF file (vLLM's GGUF support is experimental); "
+                "use a model directory, or engine=transformers"
+            )
         return str(p), None
     source = spec.get("source", "hub")
     if source == "packaged":
@@ -66,8 +68,10 @@ def model_source(lm) -> tuple[str, str | None]:
 
         return str(embedded.ensure(spec.get("package_model", lm.name))), None
     if source == "tiny":
-        raise DispoError(f"engine=vllm cannot run {lm.name}: tiny models' random weights exist only in memory; "
-                         "use engine=transformers")
+        raise DispoError(
+            f"engine=vllm cannot run {lm.name}: tiny models' random weights exist only in memory; "
+            "use engine=transformers"
+        )
     return str(spec["hf_id"]), spec.get("revision")
 
 
@@ -84,7 +88,9 @@ def lora_rank(adapter: str) -> int:
         cfg = json.loads(path.read_text(encoding="utf-8"))
         r = max([int(cfg.get("r") or 8), *(int(v) for v in (cfg.get("rank_pattern") or {}).values())])
     except (OSError, ValueError, TypeError, AttributeError) as e:
-        raise DispoError(f"cannot read the LoRA rank from {path} ({e}); pass the artifacts/adapter dir of an arc1 run") from None
+        raise DispoError(
+            f"cannot read the LoRA rank from {path} ({e}); pass the artifacts/adapter dir of an arc1 run"
+        ) from None
     for allowed in _LORA_RANKS:
         if r <= allowed:
             return allowed
@@ -156,18 +162,22 @@ def has_hooks(model) -> bool:
 
 def run_vllm(lm, jobs, params, seed: int, emit, bar) -> None:
     if has_hooks(lm.model):
-        raise DispoError("engine=vllm cannot apply forward hooks on the model (e.g. arc2's head tempering): "
-                         "vLLM runs its own copy of the weights; use engine=transformers")
+        raise DispoError(
+            "engine=vllm cannot apply forward hooks on the model (e.g. arc2's head tempering): "
+            "vLLM runs its own copy of the weights; use engine=transformers"
+        )
     vllm, LoRARequest = _import_vllm()
     llm = get_llm(vllm, lm, lora_rank(lm.adapter) if lm.adapter else None)
     lora = lora_request(LoRARequest, lm.adapter) if lm.adapter else None
     _tokenize(lm, jobs)
     stop_ids = stop_token_ids(lm)
     for start in range(0, len(jobs), _CHUNK):
-        chunk = jobs[start: start + _CHUNK]
+        chunk = jobs[start : start + _CHUNK]
         prompts = [{"prompt_token_ids": list(j.ids)} for j in chunk]
-        sps = [sampling_params(vllm, params, stop_ids, item_seed(seed, j.item_id) if params.sampling else None)
-               for j in chunk]
+        sps = [
+            sampling_params(vllm, params, stop_ids, item_seed(seed, j.item_id) if params.sampling else None)
+            for j in chunk
+        ]
         outs = llm.generate(prompts, sps, use_tqdm=False, lora_request=lora)  # in prompt order
         for job, out in zip(chunk, outs):
             done = out.outputs[0]

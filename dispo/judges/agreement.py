@@ -53,8 +53,11 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
     lex = [s.value for s in LexicalJudge().verbal([JudgeRequest(question="", response=r["response"]) for r in rows])]
     paper = [str(r["verbal"]).lower() for r in rows]
     correct = [bool(r["correct"]) for r in rows]
-    pairs = {f"lexical_{a}/paper_{b}": sum(1 for x, y in zip(lex, paper) if (x, y) == (a, b))
-             for a in ("assert", "hedge") for b in ("assert", "hedge")}
+    pairs = {
+        f"lexical_{a}/paper_{b}": sum(1 for x, y in zip(lex, paper) if (x, y) == (a, b))
+        for a in ("assert", "hedge")
+        for b in ("assert", "hedge")
+    }
 
     def cohort(labels, want):
         return _rate([lab == "hedge" for lab, c in zip(labels, correct) if c == want])
@@ -74,10 +77,12 @@ def agreement(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "paper": {"correct": cohort(paper, True), "wrong": cohort(paper, False)},
         },
         "assertion_asymmetry": {"lexical": asym(lex), "paper": asym(paper)},
-        "kappa_lexical_hedge_vs_paper_wrong": round(float(cohen_kappa_score(
-            [x == "hedge" for x in lex], [not c for c in correct])), 4),
-        "kappa_paper_hedge_vs_paper_wrong": round(float(cohen_kappa_score(
-            [x == "hedge" for x in paper], [not c for c in correct])), 4),
+        "kappa_lexical_hedge_vs_paper_wrong": round(
+            float(cohen_kappa_score([x == "hedge" for x in lex], [not c for c in correct])), 4
+        ),
+        "kappa_paper_hedge_vs_paper_wrong": round(
+            float(cohen_kappa_score([x == "hedge" for x in paper], [not c for c in correct])), 4
+        ),
     }
 
 

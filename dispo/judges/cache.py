@@ -31,7 +31,9 @@ def judgement_key(judge: str, model: str, prompt: str, inputs: Any) -> str:
     """sha256 hex of the canonical JSON of everything that decides the answer."""
     blob = json.dumps(
         {"judge": judge, "model": model, "prompt": prompt, "inputs": inputs},
-        sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+        sort_keys=True,
+        ensure_ascii=False,
+        separators=(",", ":"),
     )
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

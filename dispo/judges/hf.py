@@ -67,8 +67,12 @@ class HFJudge(PromptedJudge):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(model=self.model_name, fingerprint=self.loaded.fingerprint, batch_size=self.batch_size,
-                 readout="next-token logits")
+        d.update(
+            model=self.model_name,
+            fingerprint=self.loaded.fingerprint,
+            batch_size=self.batch_size,
+            readout="next-token logits",
+        )
         return d
 
     def label_token_ids(self, labels: tuple[str, ...]) -> list[list[int]]:
@@ -106,14 +110,18 @@ class HFJudge(PromptedJudge):
         tok, model = lm.tokenizer, lm.model
         rows = []
         for start in range(0, len(texts), self.batch_size):
-            chunk = texts[start:start + self.batch_size]
+            chunk = texts[start : start + self.batch_size]
             enc = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=False)
             mask = enc["attention_mask"]
             # left padding: positions count real tokens only, as an unpadded row would
             pos = (mask.cumsum(-1) - 1).clamp(min=0)
             with torch.inference_mode():
-                out = model(input_ids=enc["input_ids"].to(lm.device), attention_mask=mask.to(lm.device),
-                            position_ids=pos.to(lm.device), use_cache=False)
+                out = model(
+                    input_ids=enc["input_ids"].to(lm.device),
+                    attention_mask=mask.to(lm.device),
+                    position_ids=pos.to(lm.device),
+                    use_cache=False,
+                )
             rows.append(out.logits[:, -1, :].float().cpu())
         return torch.cat(rows, dim=0)
 

@@ -33,52 +33,124 @@ MARKER_VERSION = "v1"
 
 # Each entry is a regex searched case-insensitively; word boundaries are explicit.
 HEDGE = (
-    r"\bi think\b", r"\bi believe\b", r"\bi guess\b", r"\bi suspect\b", r"\bprobably\b",
-    r"\bpossibly\b", r"\bperhaps\b", r"\bmaybe\b", r"\bmight\b", r"\bcould be\b", r"\bmay be\b",
-    r"\bnot (?:entirely |completely |100% )?(?:sure|certain)\b", r"\bi'?m unsure\b", r"\buncertain\b",
-    r"\bit depends\b", r"\bdepends on\b", r"\bit'?s possible\b", r"\bit is possible\b",
-    r"\bi don'?t know\b", r"\bi do not know\b", r"\bhard to say\b", r"\bdifficult to say\b",
-    r"\bas far as i know\b", r"\bto my knowledge\b", r"\bif i recall\b", r"\bi'?m not aware\b",
-    r"\bwithout (?:more|further) (?:information|details|context)\b", r"\bwithout knowing\b",
-    r"\bit seems\b", r"\bseems to\b", r"\bappears to\b", r"\blikely\b",
+    r"\bi think\b",
+    r"\bi believe\b",
+    r"\bi guess\b",
+    r"\bi suspect\b",
+    r"\bprobably\b",
+    r"\bpossibly\b",
+    r"\bperhaps\b",
+    r"\bmaybe\b",
+    r"\bmight\b",
+    r"\bcould be\b",
+    r"\bmay be\b",
+    r"\bnot (?:entirely |completely |100% )?(?:sure|certain)\b",
+    r"\bi'?m unsure\b",
+    r"\buncertain\b",
+    r"\bit depends\b",
+    r"\bdepends on\b",
+    r"\bit'?s possible\b",
+    r"\bit is possible\b",
+    r"\bi don'?t know\b",
+    r"\bi do not know\b",
+    r"\bhard to say\b",
+    r"\bdifficult to say\b",
+    r"\bas far as i know\b",
+    r"\bto my knowledge\b",
+    r"\bif i recall\b",
+    r"\bi'?m not aware\b",
+    r"\bwithout (?:more|further) (?:information|details|context)\b",
+    r"\bwithout knowing\b",
+    r"\bit seems\b",
+    r"\bseems to\b",
+    r"\bappears to\b",
+    r"\blikely\b",
 )
 # The paper's lexical self-verification rate (SVR) markers, and close variants.
 SELF_VERIFICATION = (
     r"\blet me (?:verify|check|double[- ]?check|re-?check|confirm|make sure|test)\b",
-    r"\blet'?s (?:verify|check|double[- ]?check|test|confirm)\b", r"\bdouble[- ]?check\w*\b",
-    r"\bverif(?:y|ied|ies|ying|ication)\b", r"\bre-?check\w*\b", r"\bsanity[- ]check\w*\b",
-    r"\btest (?:this|it|that|the)\b", r"\bedge cases?\b", r"\bcorner cases?\b", r"\bwait,",
-    r"\bon second thought\b", r"\bto confirm\b", r"\bconfirm (?:that|whether|it)\b",
-    r"\bcheck (?:that|whether|if)\b", r"\bmake sure (?:that|it)\b", r"\bre-?examine\b",
+    r"\blet'?s (?:verify|check|double[- ]?check|test|confirm)\b",
+    r"\bdouble[- ]?check\w*\b",
+    r"\bverif(?:y|ied|ies|ying|ication)\b",
+    r"\bre-?check\w*\b",
+    r"\bsanity[- ]check\w*\b",
+    r"\btest (?:this|it|that|the)\b",
+    r"\bedge cases?\b",
+    r"\bcorner cases?\b",
+    r"\bwait,",
+    r"\bon second thought\b",
+    r"\bto confirm\b",
+    r"\bconfirm (?:that|whether|it)\b",
+    r"\bcheck (?:that|whether|if)\b",
+    r"\bmake sure (?:that|it)\b",
+    r"\bre-?examine\b",
 )
 CLARIFYING = (
     r"\bcould you (?:clarify|tell|share|provide|specify|confirm)\b",
-    r"\bcan you (?:clarify|tell|share|provide|specify|confirm)\b", r"\bplease (?:clarify|specify|share)\b",
-    r"\bwhat (?:is|are) your\b", r"\bdo you (?:have|want|need|use|mean)\b", r"\bwhich (?:\w+ )?(?:do|are|is) you\b",
-    r"\bare you (?:using|running|on)\b", r"\bmore (?:details|information|context) (?:about|on)\b",
-    r"\bbefore i (?:answer|proceed|suggest|recommend)\b", r"\bneed to know\b",
+    r"\bcan you (?:clarify|tell|share|provide|specify|confirm)\b",
+    r"\bplease (?:clarify|specify|share)\b",
+    r"\bwhat (?:is|are) your\b",
+    r"\bdo you (?:have|want|need|use|mean)\b",
+    r"\bwhich (?:\w+ )?(?:do|are|is) you\b",
+    r"\bare you (?:using|running|on)\b",
+    r"\bmore (?:details|information|context) (?:about|on)\b",
+    r"\bbefore i (?:answer|proceed|suggest|recommend)\b",
+    r"\bneed to know\b",
 )
 ASSUMPTION = (
-    r"\bassum(?:e|ing|ption)s?\b", r"\bi'?ll assume\b", r"\bif you(?:'re| are) using\b",
-    r"\bsince you didn'?t (?:say|specify|mention)\b", r"\bnot specified\b", r"\bunspecified\b",
+    r"\bassum(?:e|ing|ption)s?\b",
+    r"\bi'?ll assume\b",
+    r"\bif you(?:'re| are) using\b",
+    r"\bsince you didn'?t (?:say|specify|mention)\b",
+    r"\bnot specified\b",
+    r"\bunspecified\b",
 )
 PEDAGOGY = (
-    r"\bbecause\b", r"\bthe reason\b", r"\bthis is why\b", r"\bthat'?s why\b", r"\bso that\b",
-    r"\bwhich means\b", r"\bin other words\b", r"\bfor example\b", r"\bfor instance\b",
-    r"\bthe key (?:is|idea|principle)\b", r"\bthis (?:works|happens) because\b", r"\bthink of\b",
+    r"\bbecause\b",
+    r"\bthe reason\b",
+    r"\bthis is why\b",
+    r"\bthat'?s why\b",
+    r"\bso that\b",
+    r"\bwhich means\b",
+    r"\bin other words\b",
+    r"\bfor example\b",
+    r"\bfor instance\b",
+    r"\bthe key (?:is|idea|principle)\b",
+    r"\bthis (?:works|happens) because\b",
+    r"\bthink of\b",
 )
 ERROR_DETECTION = (
-    r"\bmistake\w*\b", r"\bcommon (?:error|pitfall|problem)s?\b", r"\bpitfalls?\b", r"\bwatch out\b",
-    r"\bbe careful\b", r"\bavoid\b", r"\bincorrect\b", r"\bwrong\b", r"\bbug\w*\b", r"\bcareful not\b",
+    r"\bmistake\w*\b",
+    r"\bcommon (?:error|pitfall|problem)s?\b",
+    r"\bpitfalls?\b",
+    r"\bwatch out\b",
+    r"\bbe careful\b",
+    r"\bavoid\b",
+    r"\bincorrect\b",
+    r"\bwrong\b",
+    r"\bbug\w*\b",
+    r"\bcareful not\b",
 )
 EDGE_CASE = (
-    r"\bedge cases?\b", r"\bcorner cases?\b", r"\bwhat if\b", r"\bunless\b", r"\bfails? (?:when|if)\b",
-    r"\bboundary\b", r"\bempty\b", r"\bin case\b", r"\bif (?:the|it) (?:\w+ )?(?:fails|is missing|doesn'?t)\b",
+    r"\bedge cases?\b",
+    r"\bcorner cases?\b",
+    r"\bwhat if\b",
+    r"\bunless\b",
+    r"\bfails? (?:when|if)\b",
+    r"\bboundary\b",
+    r"\bempty\b",
+    r"\bin case\b",
+    r"\bif (?:the|it) (?:\w+ )?(?:fails|is missing|doesn'?t)\b",
 )
 # Response-blind lexical stand-in for rubric pass 1: markers in the QUESTION that make it
 # open-ended or underspecified.
 QUESTION_UNCERTAIN = (r"\bwill\b.*\?", r"\bpredict\b", r"\bbest\b", r"\bshould i\b", r"\bwhich is better\b")
-QUESTION_AMBIGUOUS = (r"\bfix it\b", r"\bmy (?:project|app|code|service|deployment)\b", r"\bour (?:service|app|system)\b", r"\bset up\b")
+QUESTION_AMBIGUOUS = (
+    r"\bfix it\b",
+    r"\bmy (?:project|app|code|service|deployment)\b",
+    r"\bour (?:service|app|system)\b",
+    r"\bset up\b",
+)
 
 _STOP = frozenset(
     "a an the and or but of to in on at for with by from as is are was were be been being it its this "
@@ -91,11 +163,20 @@ def _compile(patterns: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
     return tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
 
-_C = {name: _compile(pats) for name, pats in {
-    "hedge": HEDGE, "svr": SELF_VERIFICATION, "clarify": CLARIFYING, "assume": ASSUMPTION,
-    "pedagogy": PEDAGOGY, "error": ERROR_DETECTION, "edge": EDGE_CASE,
-    "q_uncertain": QUESTION_UNCERTAIN, "q_ambiguous": QUESTION_AMBIGUOUS,
-}.items()}
+_C = {
+    name: _compile(pats)
+    for name, pats in {
+        "hedge": HEDGE,
+        "svr": SELF_VERIFICATION,
+        "clarify": CLARIFYING,
+        "assume": ASSUMPTION,
+        "pedagogy": PEDAGOGY,
+        "error": ERROR_DETECTION,
+        "edge": EDGE_CASE,
+        "q_uncertain": QUESTION_UNCERTAIN,
+        "q_ambiguous": QUESTION_AMBIGUOUS,
+    }.items()
+}
 
 
 def _norm(text: str) -> str:
@@ -202,7 +283,9 @@ class LexicalJudge(Judge):
         out = []
         for r in reqs:
             if not r.claims:
-                out.append(Score.unscored("lexical.coverage", self._tag("coverage"), "no checklist claims for this item"))
+                out.append(
+                    Score.unscored("lexical.coverage", self._tag("coverage"), "no checklist claims for this item")
+                )
                 continue
             flags, methods = [], []
             for i, claim in enumerate(r.claims):
@@ -303,5 +386,10 @@ class LexicalJudge(Judge):
         return out
 
     def describe(self) -> dict:
-        return {"name": self.name, "version": self.version, "model": None, "temperature": None,
-                "prompts": {"markers": {"version": MARKER_VERSION}}}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "model": None,
+            "temperature": None,
+            "prompts": {"markers": {"version": MARKER_VERSION}},
+        }

@@ -101,9 +101,16 @@ class OpenAIJudge(PromptedJudge):
 
     def describe(self) -> dict:
         d = super().describe()
-        d.update(base_url=self.base_url, model=self.model, api_key_env=self.api_key_env,
-                 max_tokens=self.max_tokens, concurrency=self.concurrency, timeout_s=self.timeout_s,
-                 max_retries=self.max_retries, backoff=self.backoff)
+        d.update(
+            base_url=self.base_url,
+            model=self.model,
+            api_key_env=self.api_key_env,
+            max_tokens=self.max_tokens,
+            concurrency=self.concurrency,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff=self.backoff,
+        )
         return d
 
     def _answer_batch(self, queries: list[Query]) -> list[Answer]:
@@ -122,22 +129,30 @@ class OpenAIJudge(PromptedJudge):
             except _Retry as e:
                 last = e.reason
                 if attempt < self.max_retries:
-                    wait = e.wait if e.wait is not None else self.backoff * (2 ** attempt)
+                    wait = e.wait if e.wait is not None else self.backoff * (2**attempt)
                     time.sleep(min(wait, RETRY_AFTER_CAP_S))
                 continue
             label = parse_label(content, q.labels)
             if label is None:
-                return Answer(None, f"unparseable answer {content[:80]!r} (expected one of {'/'.join(q.labels)})",
-                              {"attempts": attempt + 1})
+                return Answer(
+                    None,
+                    f"unparseable answer {content[:80]!r} (expected one of {'/'.join(q.labels)})",
+                    {"attempts": attempt + 1},
+                )
             return Answer(label, None, {"raw": content[:80]})
-        return Answer(None, f"gave up after {self.max_retries + 1} attempts: {last}",
-                      {"attempts": self.max_retries + 1})
+        return Answer(
+            None, f"gave up after {self.max_retries + 1} attempts: {last}", {"attempts": self.max_retries + 1}
+        )
 
     def _post(self, q: Query) -> str:
-        body = json.dumps({
-            "model": self.model, "messages": q.chat(), "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
-        }).encode("utf-8")
+        body = json.dumps(
+            {
+                "model": self.model,
+                "messages": q.chat(),
+                "temperature": self.temperature,
+                "max_tokens": self.max_tokens,
+            }
+        ).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = os.environ.get(self.api_key_env) if self.api_key_env else None
         if key:

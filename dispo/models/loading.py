@@ -37,7 +37,9 @@ class LoadedModel:
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             return tok.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=add_generation_prompt,
+                messages,
+                tokenize=False,
+                add_generation_prompt=add_generation_prompt,
                 **self.chat_template_kwargs,
             )
         # base models without a template: plain concatenation, recorded as such
@@ -54,7 +56,9 @@ class LoadedModel:
 
         layers = attention_layers(self.model)
         return {
-            "attention": [{"layer": h.index, "kind": h.kind, "heads": h.n_heads, "head_dim": h.head_dim} for h in layers],
+            "attention": [
+                {"layer": h.index, "kind": h.kind, "heads": h.n_heads, "head_dim": h.head_dim} for h in layers
+            ],
             "skipped": [{"layer": s.index, "kind": s.kind, "reason": s.reason} for s in skipped_layers(self.model)],
         }
 
@@ -96,8 +100,13 @@ def _numeric_variant(fp: str, dtype: str | None, device: str | None) -> str:
 def _torch_dtype(name: str | None):
     import torch
 
-    return {None: torch.float32, "float32": torch.float32, "bfloat16": torch.bfloat16,
-            "float16": torch.float16, "auto": "auto"}[name]
+    return {
+        None: torch.float32,
+        "float32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+        "auto": "auto",
+    }[name]
 
 
 def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: str | None = None) -> LoadedModel:
@@ -118,7 +127,9 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
     if spec.get("path"):
         p = Path(os.path.expanduser(str(spec["path"])))
         if not p.exists():
-            raise DispoError(f"model.path {p} does not exist; give a local model directory, a .gguf file or a hub id as model.hf_id")
+            raise DispoError(
+                f"model.path {p} does not exist; give a local model directory, a .gguf file or a hub id as model.hf_id"
+            )
         if p.is_file() and p.suffix == ".gguf":
             tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
             model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name)
@@ -145,8 +156,14 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
         d = embedded.ensure(TINY_TOKENIZER_MODEL)
         tok = AutoTokenizer.from_pretrained(str(d))
         seed = int(spec.get("init_seed", 0))
-        model = build_tiny(spec["arch"], vocab_size=len(tok), seed=seed, pad_token_id=tok.pad_token_id,
-                           eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+        model = build_tiny(
+            spec["arch"],
+            vocab_size=len(tok),
+            seed=seed,
+            pad_token_id=tok.pad_token_id,
+            eos_token_id=tok.eos_token_id,
+            bos_token_id=tok.bos_token_id,
+        )
         fp = hashlib.sha256(f"tiny:{spec['arch']}:{seed}:{len(tok)}".encode()).hexdigest()[:16]
     else:
         hub_id = spec.get("hf_id")
@@ -171,8 +188,15 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
     if device:
         model.to(device)
     model.eval()
-    return LoadedModel(name=name, model=model, tokenizer=tok, spec=spec, fingerprint=fp,
-                       chat_template_kwargs=dict(spec.get("chat_template_kwargs") or {}), adapter=adapter)
+    return LoadedModel(
+        name=name,
+        model=model,
+        tokenizer=tok,
+        spec=spec,
+        fingerprint=fp,
+        chat_template_kwargs=dict(spec.get("chat_template_kwargs") or {}),
+        adapter=adapter,
+    )
 
 
 def _attach_adapter(model, adapter: str, fp: str):

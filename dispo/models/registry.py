@@ -18,7 +18,9 @@ def get_spec(name: str) -> dict[str, Any]:
 
     path = conf_dir() / "model" / f"{name}.yaml"
     if not path.exists():
-        raise ConfigError(f"unknown model '{name}'; valid choices: {', '.join(model_names())} (or model.path=DIR|FILE.gguf)")
+        raise ConfigError(
+            f"unknown model '{name}'; valid choices: {', '.join(model_names())} (or model.path=DIR|FILE.gguf)"
+        )
     return yaml.safe_load(path.read_text())
 
 

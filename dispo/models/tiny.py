@@ -50,8 +50,14 @@ TINY_ARCHS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_tiny(arch: str, vocab_size: int, seed: int = 0, pad_token_id: int | None = None,
-               eos_token_id: int | None = None, bos_token_id: int | None = None):
+def build_tiny(
+    arch: str,
+    vocab_size: int,
+    seed: int = 0,
+    pad_token_id: int | None = None,
+    eos_token_id: int | None = None,
+    bos_token_id: int | None = None,
+):
     """Random-init model of architecture `arch` (a key of TINY_ARCHS)."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM

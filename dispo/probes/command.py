@@ -34,7 +34,9 @@ def probe_command(train: Path, test: Path, C: list[float] | None = None, cv: int
     if te.X.shape[1] != tr.X.shape[1]:
         raise DispoError(
             f"{test}: field X has {te.X.shape[1]} features but {train} has {tr.X.shape[1]}; "
-            f"extract both with the same model and layers", code=2)
+            f"extract both with the same model and layers",
+            code=2,
+        )
     report = probe.jsonable(probe.probe_report(tr, te, Cs, cv=cv))
     if json_out:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -43,20 +45,30 @@ def probe_command(train: Path, test: Path, C: list[float] | None = None, cv: int
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"probe {Path(train).name} -> {Path(test).name}  "
-                    f"(train {report['train']['n_pos']}/{report['train']['n']} correct, "
-                    f"test {report['test']['n_pos']}/{report['test']['n']} correct)")
+    t = Table(
+        title=f"probe {Path(train).name} -> {Path(test).name}  "
+        f"(train {report['train']['n_pos']}/{report['train']['n']} correct, "
+        f"test {report['test']['n_pos']}/{report['test']['n']} correct)"
+    )
     for col in ("C", "test AUC", "balanced asym", "thr", f"CV AUC (train, k={cv})", "verdict"):
         t.add_column(col, justify="right" if col != "verdict" else "left")
     for r in report["results"]:
         b = r["test"]["balanced"]
-        t.add_row(_fmt(r["C"], "g"), _fmt(r["test"]["auc"]), _fmt(b["asymmetry"], "+.4f"), _fmt(b["thr"], ".2f"),
-                  _fmt(r["cv"]["auc"]), r["verdict"]["mode"])
+        t.add_row(
+            _fmt(r["C"], "g"),
+            _fmt(r["test"]["auc"]),
+            _fmt(b["asymmetry"], "+.4f"),
+            _fmt(b["thr"], ".2f"),
+            _fmt(r["cv"]["auc"]),
+            r["verdict"]["mode"],
+        )
     con = Console()
     con.print(t)
     bars = report["bars"]
-    con.print(f"bars: CV AUC >= {bars['cv']['auc']}, asym <= {bars['cv']['asym']}; "
-              f"test AUC >= {bars['test']['auc']}, asym <= {bars['test']['asym']}")
+    con.print(
+        f"bars: CV AUC >= {bars['cv']['auc']}, asym <= {bars['cv']['asym']}; "
+        f"test AUC >= {bars['test']['auc']}, asym <= {bars['test']['asym']}"
+    )
     for r in report["results"]:
         con.print(f"C={r['C']:g}: {r['verdict']['mode']}: {r['verdict']['reason']}", soft_wrap=True)
     return report

@@ -61,7 +61,9 @@ def _as_prompt_text(lm, prompt: Any) -> str:
         return prompt
     if isinstance(prompt, list):  # chat messages
         return lm.render(prompt)
-    raise DispoError(f"features: a prompt must be rendered text or a list of chat messages, got {type(prompt).__name__}")
+    raise DispoError(
+        f"features: a prompt must be rendered text or a list of chat messages, got {type(prompt).__name__}"
+    )
 
 
 def _pad_batch(seqs: list[list[int]], pad_id: int, side: str):
@@ -72,8 +74,8 @@ def _pad_batch(seqs: list[list[int]], pad_id: int, side: str):
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
     for i, s in enumerate(seqs):
         if side == "left":
-            ids[i, width - len(s):] = torch.tensor(s, dtype=torch.long)
-            mask[i, width - len(s):] = 1
+            ids[i, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[i, width - len(s) :] = 1
         else:
             ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
             mask[i, : len(s)] = 1
@@ -84,8 +86,9 @@ def _forward(model, ids, mask, n_keep: int | None):
     """Forward with hidden states; position ids follow the mask so padding does not shift them."""
 
     pos = (mask.cumsum(dim=1) - 1).clamp(min=0)
-    kwargs: dict[str, Any] = dict(input_ids=ids, attention_mask=mask, position_ids=pos,
-                                  output_hidden_states=True, use_cache=False)
+    kwargs: dict[str, Any] = dict(
+        input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True, use_cache=False
+    )
     if n_keep is not None:
         kwargs["logits_to_keep"] = n_keep
     try:
@@ -114,7 +117,9 @@ def extract(
     import torch
 
     if len(prompts) != len(responses):
-        raise DispoError(f"features: {len(prompts)} prompts vs {len(responses)} responses; pass one response per prompt")
+        raise DispoError(
+            f"features: {len(prompts)} prompts vs {len(responses)} responses; pass one response per prompt"
+        )
     if batch_size < 1:
         raise DispoError(f"features: batch_size={batch_size}; use a positive integer", code=2)
     n_layers = parse_layers(layers)
@@ -137,7 +142,7 @@ def extract(
     dev = next(model.parameters()).device
     with torch.inference_mode():
         for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             seqs = [p_ids[i] + r_ids[i] for i in idx]
             ids, mask = _pad_batch(seqs, pad_id, side)
             ids, mask = ids.to(dev), mask.to(dev)
@@ -155,7 +160,8 @@ def extract(
                     if n_layers > len(hs) - 1:
                         raise DispoError(
                             f"arc.layers=last{n_layers} but the model has {len(hs) - 1} layers; use last{len(hs) - 1} or fewer",
-                            code=2)
+                            code=2,
+                        )
                     pooled = np.zeros((n, h.shape[1]), dtype=np.float32)
             hidden[idx] = h
             if n_layers > 1:
@@ -192,8 +198,15 @@ def extract(
     return res
 
 
-def save_npz(path: str | Path, X: np.ndarray, y: np.ndarray, coverage: np.ndarray | None = None,
-             ids: Sequence[str] | None = None, writer=None, **extra: np.ndarray) -> Path:
+def save_npz(
+    path: str | Path,
+    X: np.ndarray,
+    y: np.ndarray,
+    coverage: np.ndarray | None = None,
+    ids: Sequence[str] | None = None,
+    writer=None,
+    **extra: np.ndarray,
+) -> Path:
     """Save a probe data set: X (n, d) float32, y (n,) int8, coverage (n,) float32, ids (n,) str.
 
     `writer` is ``run.write_npz`` (atomic, relative path) when saving into a run dir.
@@ -221,9 +234,13 @@ def load_npz(path: str | Path) -> dict[str, np.ndarray]:
 
     p = Path(path)
     if not p.exists():
-        raise InputFileError(f"{p}: no such features file; pass an .npz with X and y (e.g. a run's artifacts/features_eval.npz)")
+        raise InputFileError(
+            f"{p}: no such features file; pass an .npz with X and y (e.g. a run's artifacts/features_eval.npz)"
+        )
     try:
         with np.load(p, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:  # truncated/corrupt zip too
-        raise InputFileError(f"{p}: not a readable .npz ({str(e).splitlines()[0][:120]}); regenerate it with dispo") from None
+        raise InputFileError(
+            f"{p}: not a readable .npz ({str(e).splitlines()[0][:120]}); regenerate it with dispo"
+        ) from None

@@ -116,11 +116,14 @@ def validate(X: Any, y: Any, source: str = "<memory>", need_two_classes: bool = 
     except (TypeError, ValueError):
         raise InputFileError(f"{source}: field y is not numeric; use 0/1 labels") from None
     if not np.isfinite(yf).all() or not np.isin(yf, (0.0, 1.0)).all():
-        raise InputFileError(f"{source}: field y must hold only 0/1 labels (found {sorted(set(np.unique(yf).tolist()))[:5]})")
+        raise InputFileError(
+            f"{source}: field y must hold only 0/1 labels (found {sorted(set(np.unique(yf).tolist()))[:5]})"
+        )
     yb = yf.astype(np.int64)
     if need_two_classes and len(np.unique(yb)) < 2:
         raise InputFileError(
-            f"{source}: field y has a single class (all {int(yb[0])}); a probe needs correct and wrong items")
+            f"{source}: field y has a single class (all {int(yb[0])}); a probe needs correct and wrong items"
+        )
     return ProbeData(X=Xa, y=yb, source=source)
 
 
@@ -131,7 +134,9 @@ def load(path: str | Path, x_key: str = "X", y_key: str = "y") -> ProbeData:
     arr = load_npz(path)
     for key in (x_key, y_key):
         if key not in arr:
-            raise InputFileError(f"{path}: missing field '{key}' (has {', '.join(sorted(arr))}); save X (n, d) and y (n,)")
+            raise InputFileError(
+                f"{path}: missing field '{key}' (has {', '.join(sorted(arr))}); save X (n, d) and y (n,)"
+            )
     d = validate(arr[x_key], arr[y_key], source=str(path))
     if "coverage" in arr:
         d.coverage = np.asarray(arr["coverage"], dtype=np.float64)
@@ -188,8 +193,12 @@ def balanced(sweep: dict[str, np.ndarray], min_assert_correct: float = 0.70) -> 
 def at_threshold(p_correct: np.ndarray, y: np.ndarray, thr: float) -> dict[str, float]:
     """The gate's asymmetry at one fixed threshold (e.g. a thr chosen on train, applied to test)."""
     s = gate_sweep(p_correct, y, np.array([thr], dtype=np.float64))
-    return {"asymmetry": float(s["asymmetry"][0]), "thr": float(thr),
-            "p_assert_correct": float(s["p_assert_correct"][0]), "p_assert_wrong": float(s["p_assert_wrong"][0])}
+    return {
+        "asymmetry": float(s["asymmetry"][0]),
+        "thr": float(thr),
+        "p_assert_correct": float(s["p_assert_correct"][0]),
+        "p_assert_wrong": float(s["p_assert_wrong"][0]),
+    }
 
 
 def _auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -214,7 +223,8 @@ def cv_predict(X: np.ndarray, y: np.ndarray, C: float, k: int = 5, seed: int = 0
     if k_used < 2:
         raise InputFileError(
             f"cross-validation needs at least 2 items of each class (have {int(y.sum())} correct, "
-            f"{len(y) - int(y.sum())} wrong); use more items (raise limit)")
+            f"{len(y) - int(y.sum())} wrong); use more items (raise limit)"
+        )
     p = np.full(len(y), NAN)
     for tr, te in StratifiedKFold(n_splits=k_used, shuffle=True, random_state=seed).split(X, y):
         if len(np.unique(y[tr])) < 2:  # cannot happen with stratification, kept as a guard
@@ -224,7 +234,9 @@ def cv_predict(X: np.ndarray, y: np.ndarray, C: float, k: int = 5, seed: int = 0
     return p, k_used
 
 
-def cross_validate(data: ProbeData, C: float, k: int = 5, seed: int = 0, min_assert_correct: float = 0.70) -> dict[str, Any]:
+def cross_validate(
+    data: ProbeData, C: float, k: int = 5, seed: int = 0, min_assert_correct: float = 0.70
+) -> dict[str, Any]:
     p, k_used = cv_predict(data.X, data.y, C, k, seed)
     out = evaluate(p, data.y, min_assert_correct)
     out.update({"k": int(k), "k_used": k_used, "seed": int(seed), "C": float(C), "p": p})
@@ -237,7 +249,8 @@ def transfer(train: ProbeData, test: ProbeData, C: float, min_assert_correct: fl
     if test.X.shape[1] != train.X.shape[1]:
         raise InputFileError(
             f"{test.source}: field X has {test.X.shape[1]} features but {train.source} has {train.X.shape[1]}; "
-            f"extract both with the same model and layers")
+            f"extract both with the same model and layers"
+        )
     p = model.predict_proba(test.X)[:, 1]
     out = evaluate(p, test.y, min_assert_correct)
     out.update({"C": float(C), "p": p, "model": model})
@@ -269,27 +282,46 @@ def classify(
     n, n_pos = int(y.size), int(y.sum())
     rate = n_pos / n if n else NAN
     train_rate = float(np.mean(train_y)) if train_y is not None and len(train_y) else NAN
-    info: dict[str, Any] = {"n": n, "n_pos": n_pos, "pos_rate": rate, "train_pos_rate": train_rate,
-                            "auc": auc_value, "asymmetry": asym, "bars": asdict(bars)}
+    info: dict[str, Any] = {
+        "n": n,
+        "n_pos": n_pos,
+        "pos_rate": rate,
+        "train_pos_rate": train_rate,
+        "auc": auc_value,
+        "asymmetry": asym,
+        "bars": asdict(bars),
+    }
     few = n_pos < tax.cliff_min_positives or rate < tax.cliff_min_rate
     collapsed = np.isfinite(train_rate) and rate < tax.cliff_rel_rate * train_rate
     if few and collapsed:
-        info.update(mode="capability-cliff", reason=(
-            f"positives collapse: {n_pos}/{n} ({rate:.1%}) vs {train_rate:.1%} in train; with "
-            f"{n_pos} positives p_assert(correct) moves in steps of 1/{max(n_pos, 1)}, so the "
-            f"asymmetry is a class-imbalance artefact"))
+        info.update(
+            mode="capability-cliff",
+            reason=(
+                f"positives collapse: {n_pos}/{n} ({rate:.1%}) vs {train_rate:.1%} in train; with "
+                f"{n_pos} positives p_assert(correct) moves in steps of 1/{max(n_pos, 1)}, so the "
+                f"asymmetry is a class-imbalance artefact"
+            ),
+        )
         return info
     minority = min(n_pos, n - n_pos)
     balanced_ok = minority >= tax.cliff_min_positives and minority / max(n, 1) >= tax.cliff_min_rate
     if balanced_ok and np.isfinite(auc_value) and abs(auc_value - 0.5) < tax.uniform_auc_band:
-        info.update(mode="uniform-output", reason=(
-            f"classes balanced ({n_pos}/{n} positive) but AUC {auc_value:.3f} is within "
-            f"{tax.uniform_auc_band} of chance: correct and wrong answers look alike"))
+        info.update(
+            mode="uniform-output",
+            reason=(
+                f"classes balanced ({n_pos}/{n} positive) but AUC {auc_value:.3f} is within "
+                f"{tax.uniform_auc_band} of chance: correct and wrong answers look alike"
+            ),
+        )
         return info
     if passes(auc_value, asym, bars) and minority < tax.cliff_min_positives:
-        info.update(mode="fail", reason=(
-            f"AUC {auc_value:.3f} and asymmetry {asym:+.3f} clear the bars, but on only {minority} "
-            f"{'correct' if n_pos <= n - n_pos else 'wrong'} item(s) (< {tax.cliff_min_positives}): too few to trust"))
+        info.update(
+            mode="fail",
+            reason=(
+                f"AUC {auc_value:.3f} and asymmetry {asym:+.3f} clear the bars, but on only {minority} "
+                f"{'correct' if n_pos <= n - n_pos else 'wrong'} item(s) (< {tax.cliff_min_positives}): too few to trust"
+            ),
+        )
         return info
     if passes(auc_value, asym, bars):
         info.update(mode="pass", reason=f"AUC {auc_value:.3f} >= {bars.auc} and asymmetry {asym:+.3f} <= {bars.asym}")
@@ -323,17 +355,24 @@ def probe_report(
     for C in Cs:
         cvr = cross_validate(train, C, cv, seed, tax.min_assert_correct)
         tr = transfer(train, test, C, tax.min_assert_correct)
-        rows.append({
-            "C": float(C),
-            "cv": {"auc": cvr["auc"], "balanced": cvr["balanced"], "k_used": cvr["k_used"],
-                   "verdict": classify(train.y, cvr["auc"], cvr["balanced"]["asymmetry"], cv_bars, None, tax)["mode"]},
-            "test": {"auc": tr["auc"], "balanced": tr["balanced"]},
-            "verdict": classify(test.y, tr["auc"], tr["balanced"]["asymmetry"], test_bars, train.y, tax),
-        })
+        rows.append(
+            {
+                "C": float(C),
+                "cv": {
+                    "auc": cvr["auc"],
+                    "balanced": cvr["balanced"],
+                    "k_used": cvr["k_used"],
+                    "verdict": classify(train.y, cvr["auc"], cvr["balanced"]["asymmetry"], cv_bars, None, tax)["mode"],
+                },
+                "test": {"auc": tr["auc"], "balanced": tr["balanced"]},
+                "verdict": classify(test.y, tr["auc"], tr["balanced"]["asymmetry"], test_bars, train.y, tax),
+            }
+        )
     return {
         "train": {"path": train.source, "n": int(len(train.y)), "n_pos": train.n_pos, "dim": int(train.X.shape[1])},
         "test": {"path": test.source, "n": int(len(test.y)), "n_pos": test.n_pos, "dim": int(test.X.shape[1])},
-        "cv_folds": int(cv), "seed": int(seed),
+        "cv_folds": int(cv),
+        "seed": int(seed),
         "bars": {"cv": asdict(cv_bars), "test": asdict(test_bars)},
         "taxonomy": asdict(tax),
         "results": rows,

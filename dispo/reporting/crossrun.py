@@ -62,8 +62,9 @@ def resolve_runs(paths: list[Path]) -> list[Path]:
             for s in sorted(c for c in p.iterdir() if c.is_dir() and (c / SWEEP_FILE).exists()):
                 found += [r for r in sweep_runs(s) if r not in found]
             if not found:
-                raise DispoError(f"{p} is neither a run dir (no manifest.json) nor a sweep dir (no {SWEEP_FILE}) "
-                                 f"and holds no runs")
+                raise DispoError(
+                    f"{p} is neither a run dir (no manifest.json) nor a sweep dir (no {SWEEP_FILE}) and holds no runs"
+                )
         for r in found:
             r = r.resolve()
             if r not in out:
@@ -142,9 +143,19 @@ def _num(x: Any) -> float | None:
 
 
 def runs_rows(runs: list[_RunInfo]) -> list[dict]:
-    return [{"run": r.id, "command": r.command, "arc": r.arc, "model": r.model, "domain": r.domain,
-             "status": r.manifest.get("status"), "n_claims": len(r.results.get("claims") or []),
-             "falsified": r.falsify is not None} for r in runs]
+    return [
+        {
+            "run": r.id,
+            "command": r.command,
+            "arc": r.arc,
+            "model": r.model,
+            "domain": r.domain,
+            "status": r.manifest.get("status"),
+            "n_claims": len(r.results.get("claims") or []),
+            "falsified": r.falsify is not None,
+        }
+        for r in runs
+    ]
 
 
 def metrics_rows(runs: list[_RunInfo]) -> list[dict]:
@@ -156,8 +167,20 @@ def metrics_rows(runs: list[_RunInfo]) -> list[dict]:
                 if not isinstance(v, dict) or "value" not in v:
                     continue
                 lo, hi = _ci(v.get("ci"))
-                rows.append({"run": r.id, "arc": r.arc, "model": r.model, "domain": r.domain, "arm": arm,
-                             "metric": name, "value": _num(v.get("value")), "ci_lo": lo, "ci_hi": hi, "n": v.get("n")})
+                rows.append(
+                    {
+                        "run": r.id,
+                        "arc": r.arc,
+                        "model": r.model,
+                        "domain": r.domain,
+                        "arm": arm,
+                        "metric": name,
+                        "value": _num(v.get("value")),
+                        "ci_lo": lo,
+                        "ci_hi": hi,
+                        "n": v.get("n"),
+                    }
+                )
     return rows
 
 
@@ -176,15 +199,29 @@ def arc1_rows(runs: list[_RunInfo]) -> list[dict]:
             blo, bhi = _ci(bm.get("ci"))
             tlo, thi = _ci(tm.get("ci"))
             dlo, dhi = _ci(c.get("ci"))
-            rows.append({
-                "run": r.id, "model": r.model, "domain": r.domain, "group": group_of.get(metric, ""),
-                "metric": metric, "baseline": base, "arm": arm,
-                "base": _num(bm.get("value", c.get("base"))), "base_ci_lo": blo, "base_ci_hi": bhi,
-                "student": _num(tm.get("value", c.get("treat"))), "student_ci_lo": tlo, "student_ci_hi": thi,
-                "delta": _num(c.get("delta")), "delta_ci_lo": dlo, "delta_ci_hi": dhi,
-                "p_holm": _num(c.get("p_holm", c.get("p"))), "significant": c.get("significant"),
-                "n": bm.get("n"),
-            })
+            rows.append(
+                {
+                    "run": r.id,
+                    "model": r.model,
+                    "domain": r.domain,
+                    "group": group_of.get(metric, ""),
+                    "metric": metric,
+                    "baseline": base,
+                    "arm": arm,
+                    "base": _num(bm.get("value", c.get("base"))),
+                    "base_ci_lo": blo,
+                    "base_ci_hi": bhi,
+                    "student": _num(tm.get("value", c.get("treat"))),
+                    "student_ci_lo": tlo,
+                    "student_ci_hi": thi,
+                    "delta": _num(c.get("delta")),
+                    "delta_ci_lo": dlo,
+                    "delta_ci_hi": dhi,
+                    "p_holm": _num(c.get("p_holm", c.get("p"))),
+                    "significant": c.get("significant"),
+                    "n": bm.get("n"),
+                }
+            )
     return rows
 
 
@@ -216,15 +253,27 @@ def arc2_rows(runs: list[_RunInfo]) -> list[dict]:
                 c = claims.get((arm, metric)) or {}
                 lo, hi = _ci(v.get("ci"))
                 dlo, dhi = _ci(c.get("ci"))
-                rows.append({
-                    "run": r.id, "model": r.model, "domain": r.domain, "disposition": a2.get("disposition"),
-                    "method": a2.get("method"), "top_k": a2.get("top_k"), "lambda": float(lam), "metric": metric,
-                    "role": "disposition" if metric == a2.get("disposition_metric") else "content",
-                    "value": _num(v.get("value")), "ci_lo": lo, "ci_hi": hi,
-                    "delta_vs_1.0": _num(c.get("delta")) if c else (0.0 if float(lam) == 1.0 and v else None),
-                    "delta_ci_lo": dlo, "delta_ci_hi": dhi, "p_holm": _num(c.get("p_holm")),
-                    "best": a2.get("best_lambda") is not None and float(lam) == float(a2.get("best_lambda")),
-                })
+                rows.append(
+                    {
+                        "run": r.id,
+                        "model": r.model,
+                        "domain": r.domain,
+                        "disposition": a2.get("disposition"),
+                        "method": a2.get("method"),
+                        "top_k": a2.get("top_k"),
+                        "lambda": float(lam),
+                        "metric": metric,
+                        "role": "disposition" if metric == a2.get("disposition_metric") else "content",
+                        "value": _num(v.get("value")),
+                        "ci_lo": lo,
+                        "ci_hi": hi,
+                        "delta_vs_1.0": _num(c.get("delta")) if c else (0.0 if float(lam) == 1.0 and v else None),
+                        "delta_ci_lo": dlo,
+                        "delta_ci_hi": dhi,
+                        "p_holm": _num(c.get("p_holm")),
+                        "best": a2.get("best_lambda") is not None and float(lam) == float(a2.get("best_lambda")),
+                    }
+                )
     return rows
 
 
@@ -239,13 +288,22 @@ def arc3_axis_rows(runs: list[_RunInfo]) -> list[dict]:
                 continue
             for row in st.get("rows") or []:
                 cv, fr = row.get("cv") or {}, row.get("fresh") or {}
-                rows.append({
-                    "run": r.id, "model": r.model, "step": name, "axis": row.get("axis") or "correct",
-                    "C": row.get("C"), "cv_auc": _num(cv.get("auc")), "fresh_auc": _num(fr.get("auc")),
-                    "fresh_asymmetry": _num((fr.get("balanced") or {}).get("asymmetry")),
-                    "fresh_n_pos": fr.get("n_pos"), "fresh_n": fr.get("n"), "mode": row.get("mode"),
-                    "status": row.get("status"),
-                })
+                rows.append(
+                    {
+                        "run": r.id,
+                        "model": r.model,
+                        "step": name,
+                        "axis": row.get("axis") or "correct",
+                        "C": row.get("C"),
+                        "cv_auc": _num(cv.get("auc")),
+                        "fresh_auc": _num(fr.get("auc")),
+                        "fresh_asymmetry": _num((fr.get("balanced") or {}).get("asymmetry")),
+                        "fresh_n_pos": fr.get("n_pos"),
+                        "fresh_n": fr.get("n"),
+                        "mode": row.get("mode"),
+                        "status": row.get("status"),
+                    }
+                )
     return rows
 
 
@@ -277,17 +335,29 @@ def failure_rows(runs: list[_RunInfo]) -> list[dict]:
         steps = a3.get("steps") or {}
         tp, tn = _train_positives(r)
         fresh = steps.get("step2_fresh") or {}
-        cv_by_c = {row.get("C"): (row.get("cv") or {}).get("auc") for row in (steps.get("step1_cv") or {}).get("rows") or []}
+        cv_by_c = {
+            row.get("C"): (row.get("cv") or {}).get("auc") for row in (steps.get("step1_cv") or {}).get("rows") or []
+        }
         for row in fresh.get("rows") or [{}]:
             fr = row.get("fresh") or {}
             cv_auc = cv_by_c.get(row.get("C"), (row.get("cv") or {}).get("auc"))
-            rows.append({
-                "run": r.id, "model": r.model, "C": row.get("C"),
-                "train_positives": tp, "train_n": tn, "fresh_positives": fr.get("n_pos"), "fresh_n": fr.get("n"),
-                "auc_cv": _num(cv_auc), "auc_fresh": _num(fr.get("auc")),
-                "auc_drop": (_num(cv_auc) - _num(fr.get("auc"))) if _num(cv_auc) is not None and _num(fr.get("auc")) is not None else None,
-                "verdict": row.get("mode") or a3.get("failure_mode"),
-            })
+            rows.append(
+                {
+                    "run": r.id,
+                    "model": r.model,
+                    "C": row.get("C"),
+                    "train_positives": tp,
+                    "train_n": tn,
+                    "fresh_positives": fr.get("n_pos"),
+                    "fresh_n": fr.get("n"),
+                    "auc_cv": _num(cv_auc),
+                    "auc_fresh": _num(fr.get("auc")),
+                    "auc_drop": (_num(cv_auc) - _num(fr.get("auc")))
+                    if _num(cv_auc) is not None and _num(fr.get("auc")) is not None
+                    else None,
+                    "verdict": row.get("mode") or a3.get("failure_mode"),
+                }
+            )
     return rows
 
 
@@ -315,16 +385,26 @@ def cross_rows(runs: list[_RunInfo]) -> list[dict]:
             fc = fal.get(cid) or {}
             lo, hi = _ci(c.get("ci"))
             check, red = _worst_remeasured(fc) if fc else (None, None)
-            rows.append({
-                "run": r.id, "arc": c.get("arc") or r.arc, "model": r.model, "domain": r.domain, "claim": cid,
-                "kind": c.get("kind", "paired"), "metric": c.get("metric"),
-                "claimed_delta": _num(c.get("delta")) if c.get("kind") != "probe" else None,
-                "claimed_value": _num(c.get("value")) if c.get("kind") == "probe" else None,
-                "ci_lo": lo, "ci_hi": hi, "p_holm": _num(c.get("p_holm", c.get("p"))),
-                "significant": c.get("significant", c.get("holds")),
-                "verdict": fc.get("verdict") if r.falsify is not None else None,
-                "remeasured_check": check, "remeasured_delta": red,
-            })
+            rows.append(
+                {
+                    "run": r.id,
+                    "arc": c.get("arc") or r.arc,
+                    "model": r.model,
+                    "domain": r.domain,
+                    "claim": cid,
+                    "kind": c.get("kind", "paired"),
+                    "metric": c.get("metric"),
+                    "claimed_delta": _num(c.get("delta")) if c.get("kind") != "probe" else None,
+                    "claimed_value": _num(c.get("value")) if c.get("kind") == "probe" else None,
+                    "ci_lo": lo,
+                    "ci_hi": hi,
+                    "p_holm": _num(c.get("p_holm", c.get("p"))),
+                    "significant": c.get("significant", c.get("holds")),
+                    "verdict": fc.get("verdict") if r.falsify is not None else None,
+                    "remeasured_check": check,
+                    "remeasured_delta": red,
+                }
+            )
     return rows
 
 
@@ -467,8 +547,15 @@ def build_tables(runs: list[Path]) -> dict[str, Any]:
     import pandas as pd
 
     infos = [_RunInfo(p) for p in runs]
-    builders = {"runs": runs_rows, "metrics": metrics_rows, "arc1_summary": arc1_rows, "arc2_sweep": arc2_rows,
-                "arc3_axes": arc3_axis_rows, "failure_modes": failure_rows, "cross_arc": cross_rows}
+    builders = {
+        "runs": runs_rows,
+        "metrics": metrics_rows,
+        "arc1_summary": arc1_rows,
+        "arc2_sweep": arc2_rows,
+        "arc3_axes": arc3_axis_rows,
+        "failure_modes": failure_rows,
+        "cross_arc": cross_rows,
+    }
     return {name: pd.DataFrame(fn(infos)) for name, fn in builders.items()}
 
 
@@ -493,8 +580,10 @@ def build_report(runs: list[Path], out: Path | None = None) -> Path:
     p = fig_claimed_vs_remeasured(infos, fig_dir / "claimed_vs_remeasured.png")
     if p:
         figs.append(("Claimed vs re-measured deltas (dispo falsify)", p))
-    p = fig_auc_collapse(tables["failure_modes"].to_dict("records") if not tables["failure_modes"].empty else [],
-                         fig_dir / "auc_collapse.png")
+    p = fig_auc_collapse(
+        tables["failure_modes"].to_dict("records") if not tables["failure_modes"].empty else [],
+        fig_dir / "auc_collapse.png",
+    )
     if p:
         figs.append(("Arc 3 AUC collapse", p))
     for r in infos:
@@ -503,9 +592,13 @@ def build_report(runs: list[Path], out: Path | None = None) -> Path:
             if p:
                 figs.append((f"Arc 2 head heat map: {r.model} ({r.id})", p))
 
-    lines = [f"# dispo report: {len(paths)} run(s)", "",
-             f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} from: "
-             + ", ".join(f"`{p.name}`" for p in paths), ""]
+    lines = [
+        f"# dispo report: {len(paths)} run(s)",
+        "",
+        f"Generated {_dt.datetime.now().astimezone().isoformat(timespec='seconds')} from: "
+        + ", ".join(f"`{p.name}`" for p in paths),
+        "",
+    ]
     for name in TABLES:
         lines += [f"## {_TITLES[name]}", "", f"CSV: `{name}.csv`", "", _markdown(tables[name]), ""]
     if figs:

@@ -48,13 +48,17 @@ def claim_id(c: dict) -> str:
 def claims_table(claims: list[dict]) -> str:
     if not claims:
         return "_No treatment-vs-baseline claims in this run._"
-    lines = ["| claim | metric | baseline | treatment | delta [95% CI] | p (Holm) | test |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | metric | baseline | treatment | delta [95% CI] | p (Holm) | test |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in claims:
         ci = c.get("ci") or [None, None]
         if c.get("kind") == "probe":
-            lines.append(f"| {claim_id(c)} | {c.get('metric')} | bar {c.get('op', '')} {fmt(c.get('bar'))} | "
-                         f"{fmt(c.get('value'))} | holds: {c.get('holds')} | n/a | probe |")
+            lines.append(
+                f"| {claim_id(c)} | {c.get('metric')} | bar {c.get('op', '')} {fmt(c.get('bar'))} | "
+                f"{fmt(c.get('value'))} | holds: {c.get('holds')} | n/a | probe |"
+            )
             continue
         lines.append(
             f"| {claim_id(c)} | {c.get('metric')} | {fmt(c.get('base'))} | {fmt(c.get('treat'))} | "

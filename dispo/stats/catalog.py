@@ -26,24 +26,58 @@ CORRECT_ALIASES = ("accuracy", "pass@1", "correct")
 # verbal-cell metrics: P(assert|wrong) - P(assert|correct), cw/(cw+hw), hr/(hr+cr)
 CELL_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging")
 LOWER_IS_BETTER = frozenset({"assertion_asymmetry", "hallucination_rate", "over_hedging", "truncation_rate"})
-DISPOSITION_PREFIXES = ("rubric.", "mcas", "svr_rate", "hedge_rate", "assertion_asymmetry", "hallucination_rate",
-                        "over_hedging")
+DISPOSITION_PREFIXES = (
+    "rubric.",
+    "mcas",
+    "svr_rate",
+    "hedge_rate",
+    "assertion_asymmetry",
+    "hallucination_rate",
+    "over_hedging",
+)
 
 # metric -> the score task ("task:source" key) it is computed from
 METRIC_TASK = {
-    "accuracy": "correct", "pass@1": "correct", "coverage": "coverage",
-    "assertion_asymmetry": "verbal", "hallucination_rate": "verbal", "over_hedging": "verbal",
-    "mcas": "mcas", "mcas25": "mcas5", "svr_rate": "svr", "hedge_rate": "hedge",
+    "accuracy": "correct",
+    "pass@1": "correct",
+    "coverage": "coverage",
+    "assertion_asymmetry": "verbal",
+    "hallucination_rate": "verbal",
+    "over_hedging": "verbal",
+    "mcas": "mcas",
+    "mcas25": "mcas5",
+    "svr_rate": "svr",
+    "hedge_rate": "hedge",
 }
 
 # report.md's headline columns, in order
-HEADLINE = ("pass@1", "accuracy", "coverage", "truncation_rate", "mean_tokens", "assertion_asymmetry",
-            "hallucination_rate", "over_hedging", "mcas", "mcas25", "svr_rate", "hedge_rate")
+HEADLINE = (
+    "pass@1",
+    "accuracy",
+    "coverage",
+    "truncation_rate",
+    "mean_tokens",
+    "assertion_asymmetry",
+    "hallucination_rate",
+    "over_hedging",
+    "mcas",
+    "mcas25",
+    "svr_rate",
+    "hedge_rate",
+)
 # the metrics `dispo eval` claims treatment-vs-base deltas on, in order
 EVAL_CLAIM_METRICS = ("pass@1", "accuracy", "coverage", "assertion_asymmetry", "mcas", "hedge_rate", "svr_rate")
 # `dispo import` also claims the /25 MCAS variant (imported runs often carry it)
-IMPORT_CLAIM_METRICS = ("pass@1", "accuracy", "coverage", "assertion_asymmetry", "mcas", "mcas25", "hedge_rate",
-                        "svr_rate")
+IMPORT_CLAIM_METRICS = (
+    "pass@1",
+    "accuracy",
+    "coverage",
+    "assertion_asymmetry",
+    "mcas",
+    "mcas25",
+    "hedge_rate",
+    "svr_rate",
+)
 
 
 def task_of(metric: str) -> str:

@@ -50,9 +50,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     if c > n:
         raise ValueError(f"pass_at_k: c={c} correct samples exceeds n={n} samples")
     if k > n:
-        raise ValueError(
-            f"pass_at_k: k={k} exceeds n={n} samples; generate at least k samples per problem"
-        )
+        raise ValueError(f"pass_at_k: k={k} exceeds n={n} samples; generate at least k samples per problem")
     if n - c < k:
         return 1.0
     # C(n-c,k)/C(n,k) = prod_{i=n-c+1}^{n} (1 - k/i)
@@ -100,9 +98,7 @@ class Cells:
         c, a = _bools(correct), _bools(asserted)
         if c.shape != a.shape:
             raise ValueError(f"Cells: {c.size} correct labels vs {a.size} assert labels")
-        return cls(
-            cr=int(np.sum(c & a)), hr=int(np.sum(c & ~a)), cw=int(np.sum(~c & a)), hw=int(np.sum(~c & ~a))
-        )
+        return cls(cr=int(np.sum(c & a)), hr=int(np.sum(c & ~a)), cw=int(np.sum(~c & a)), hw=int(np.sum(~c & ~a)))
 
     @property
     def n(self) -> int:

@@ -130,9 +130,7 @@ def _task_values(samples: list[Sample], task: str, source: str) -> tuple[dict[st
     return out, unscored, sorted(scorers)
 
 
-def _sub_values(
-    vals: dict[str, Any], n_unscored: int, extract: Callable[[Any], Any]
-) -> tuple[dict[str, Any], int]:
+def _sub_values(vals: dict[str, Any], n_unscored: int, extract: Callable[[Any], Any]) -> tuple[dict[str, Any], int]:
     """Apply extract to dict-valued scores; items where it yields None become unscored."""
     out = {}
     for k, v in vals.items():
@@ -206,7 +204,9 @@ def _series(samples: list[Sample], metric: str, prefer: dict[str, str] | None) -
     if metric.startswith("rubric."):
         axis, _, suffix = metric[len("rubric.") :].partition(".")
         if axis not in AXES or suffix not in ("", "ge4"):
-            raise ConfigError(f"unknown metric {metric!r}; rubric metrics are rubric.<axis>[.ge4], axes: {', '.join(AXES)}")
+            raise ConfigError(
+                f"unknown metric {metric!r}; rubric metrics are rubric.<axis>[.ge4], axes: {', '.join(AXES)}"
+            )
         src = pick_source(samples, "rubric", prefer)
         if src is None:
             return None

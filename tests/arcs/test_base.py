@@ -57,8 +57,9 @@ def test_stage_runs_once_and_is_read_back(tmp_path):
     assert first["n"] == 3 and "seconds" in first and _Toy.calls == 1
     again = _Toy({}, Run.open(run.dir)).stage("a", r.work, 4)
     assert again["n"] == 3 and _Toy.calls == 1  # finished: read back, not redone
-    res = r.stage("b", lambda: {"mode": "pass", "rows": [1]}, artifact="artifacts/b.json",
-                  summary=lambda x: {"mode": x["mode"]})
+    res = r.stage(
+        "b", lambda: {"mode": "pass", "rows": [1]}, artifact="artifacts/b.json", summary=lambda x: {"mode": x["mode"]}
+    )
     assert run.read_json("artifacts/b.json") == res and run.stage_info("b")["path"] == "artifacts/b.json"
     assert run.stage_info("b")["mode"] == "pass"
     # the stage's file gone: not finished, so it runs again

@@ -47,8 +47,9 @@ def _complete(run: Path) -> tuple[dict, dict]:
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "completed", m["status"]
     # a stage may be skipped only with a recorded reason (e.g. arc3's sidecar on a one-class split)
-    assert all(s.get("status") == "done" or (s.get("status") == "skipped" and s.get("reason"))
-               for s in m["stages"].values()), m["stages"]
+    assert all(
+        s.get("status") == "done" or (s.get("status") == "skipped" and s.get("reason")) for s in m["stages"].values()
+    ), m["stages"]
     res = json.loads((run / "results.json").read_text())
     for arm in res["metrics"]:
         lines = (run / "samples" / f"{arm}.jsonl").read_text().splitlines()
@@ -59,8 +60,9 @@ def _complete(run: Path) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("domain", ["code", "chef"])
 def test_arc1_smoke(env, domain):
-    p = _dispo(env, "train", "arc1", "model=smollm2-135m", f"domain={domain}", "arc.preset=smoke",
-               f"output_dir=runs/{domain}")
+    p = _dispo(
+        env, "train", "arc1", "model=smollm2-135m", f"domain={domain}", "arc.preset=smoke", f"output_dir=runs/{domain}"
+    )
     assert p.returncode == 0, p.stderr[-3000:]
     root, _ = env
     runs = [d for d in (root / "runs" / domain).iterdir() if d.is_dir()]

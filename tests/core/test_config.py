@@ -11,16 +11,19 @@ def test_defaults_and_overrides_compose():
     assert cfg["decoding"]["max_new_tokens"] == 77 and cfg["decoding"]["temperature"] == 0.0
 
 
-@pytest.mark.parametrize("bad, must_name", [
-    (["model=nope"], ["unknown model 'nope'", "smollm2-135m", "qwen3-0.6b"]),
-    (["domain=xx"], ["unknown domain 'xx'", "chef", "code"]),
-    (["foo=1"], ["unknown config key 'foo'", "limit"]),
-    (["decoding.maxnew=3"], ["decoding.maxnew", "max_new_tokens"]),
-    (["decoding.max_new_tokens=abc"], ["decoding.max_new_tokens must be int", "'abc'"]),
-    (["decoding.temperature=-1"], ["temperature must be >= 0"]),
-    (["limit=0"], ["limit must be > 0"]),
-    (["noequals"], ["not key=value"]),
-])
+@pytest.mark.parametrize(
+    "bad, must_name",
+    [
+        (["model=nope"], ["unknown model 'nope'", "smollm2-135m", "qwen3-0.6b"]),
+        (["domain=xx"], ["unknown domain 'xx'", "chef", "code"]),
+        (["foo=1"], ["unknown config key 'foo'", "limit"]),
+        (["decoding.maxnew=3"], ["decoding.maxnew", "max_new_tokens"]),
+        (["decoding.max_new_tokens=abc"], ["decoding.max_new_tokens must be int", "'abc'"]),
+        (["decoding.temperature=-1"], ["temperature must be >= 0"]),
+        (["limit=0"], ["limit must be > 0"]),
+        (["noequals"], ["not key=value"]),
+    ],
+)
 def test_bad_overrides_give_one_line_naming_the_problem(bad, must_name):
     with pytest.raises(ConfigError) as e:
         compose_config(bad)
@@ -40,7 +43,8 @@ def test_disposition_alias_and_presets(tmp_path, monkeypatch):
     shutil.copytree(paths.conf_dir(), conf)
     (conf / "arc" / "toy.yaml").write_text("name: toy\ndisposition: humble\npreset: null\nk: 5\n")
     (conf / "arc" / "presets" / "toy_smoke.yaml").write_text(
-        "# @package _global_\nlimit: 4\ndecoding: {max_new_tokens: 9}\narc: {k: 2}\n")
+        "# @package _global_\nlimit: 4\ndecoding: {max_new_tokens: 9}\narc: {k: 2}\n"
+    )
     monkeypatch.setenv("DISPO_CONF", str(conf))
     cfg = compose_config(["arc=toy", "disposition=deliberate"])
     assert cfg["arc"]["disposition"] == "deliberate" and cfg["arc"]["k"] == 5 and cfg["limit"] is None

@@ -48,14 +48,39 @@ def test_sample_gives_typed_scores():
 
 
 def test_new_sample_has_the_format_keys():
-    s = Sample(id="a", prompt="p", messages=[], output="o", finish_reason="length", n_tokens=5,
-               decoding={"max_new_tokens": 5}, seed=1, scores={"correct:code": Score("code.tests", "t1", True)},
-               meta={"arm": "base"})
+    s = Sample(
+        id="a",
+        prompt="p",
+        messages=[],
+        output="o",
+        finish_reason="length",
+        n_tokens=5,
+        decoding={"max_new_tokens": 5},
+        seed=1,
+        scores={"correct:code": Score("code.tests", "t1", True)},
+        meta={"arm": "base"},
+    )
     d = s.to_json()
-    assert list(d) == ["id", "prompt", "messages", "output", "finish_reason", "n_tokens", "decoding", "seed",
-                       "scores", "meta"]
-    assert d["scores"]["correct:code"] == {"scorer": "code.tests", "version": "t1", "value": True, "status": "ok",
-                                           "reason": None, "detail": {}}
+    assert list(d) == [
+        "id",
+        "prompt",
+        "messages",
+        "output",
+        "finish_reason",
+        "n_tokens",
+        "decoding",
+        "seed",
+        "scores",
+        "meta",
+    ]
+    assert d["scores"]["correct:code"] == {
+        "scorer": "code.tests",
+        "version": "t1",
+        "value": True,
+        "status": "ok",
+        "reason": None,
+        "detail": {},
+    }
     assert Sample.from_json(d) == s
 
 
@@ -67,10 +92,21 @@ def test_score_key_builds_and_parses():
 
 
 def test_claim_from_paired_comparison_keeps_the_results_json_layout():
-    paired = {"metric": "accuracy", "n_pairs": 4, "n_unpaired": 0, "source": {"base": "code", "treat": "code"},
-              "scorers": {"base": ["code.tests/t1"], "treat": ["code.tests/t1"]}, "same_scorers": True,
-              "flips": {"up": 1, "down": 0}, "base": 0.25, "treat": 0.5, "delta": 0.25, "ci": [0.0, 0.75],
-              "p": 1.0, "test": "mcnemar_exact"}
+    paired = {
+        "metric": "accuracy",
+        "n_pairs": 4,
+        "n_unpaired": 0,
+        "source": {"base": "code", "treat": "code"},
+        "scorers": {"base": ["code.tests/t1"], "treat": ["code.tests/t1"]},
+        "same_scorers": True,
+        "flips": {"up": 1, "down": 0},
+        "base": 0.25,
+        "treat": 0.5,
+        "delta": 0.25,
+        "ci": [0.0, 0.75],
+        "p": 1.0,
+        "test": "mcnemar_exact",
+    }
     c = Claim.build("sft", "base", paired)
     c.p_holm, c.significant = 1.0, False
     d = c.to_json()

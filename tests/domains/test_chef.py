@@ -241,7 +241,12 @@ def test_template_text_shares_no_five_gram():
     def grams(templates):
         # A slot is one wildcard word, so a template copied verbatim shares its n-grams even
         # when its literal runs between slots are shorter than five words.
-        return {g for variants in templates.values() for t in variants for g in _ngrams(_words(re.sub(r"\{[a-z]+\}", " slot ", t)))}
+        return {
+            g
+            for variants in templates.values()
+            for t in variants
+            for g in _ngrams(_words(re.sub(r"\{[a-z]+\}", " slot ", t)))
+        }
 
     assert grams(A_TEMPLATES) and grams(B_TEMPLATES)
     assert grams(A_TEMPLATES).isdisjoint(grams(B_TEMPLATES))
@@ -351,7 +356,9 @@ def test_hand_written_answer_is_correct_and_off_topic_is_not(chef, eval_items, i
 
 def test_answer_to_another_fact_is_not_correct(chef, eval_items):
     items = by_id(eval_items)
-    score = chef.content_score(items["chef/a/knife_cuts/brunoise-size"], GOOD_ANSWERS["chef/a/sauces/hollandaise-broken"])
+    score = chef.content_score(
+        items["chef/a/knife_cuts/brunoise-size"], GOOD_ANSWERS["chef/a/sauces/hollandaise-broken"]
+    )
     assert score.value < 0.5
 
 

@@ -11,9 +11,18 @@ from dispo.domains.code import CodeDomain
 from dispo.domains.code_extract import extract, extract_code
 
 PROMPT = 'import math\n\n\ndef add(a: int, b: int) -> int:\n    """Return a + b."""\n'
-ITEM = Item(id="toy/0", prompt="...", domain="code",
-            gold={"entry_point": "add", "prompt_code": PROMPT, "test": "", "task_id": "toy/0",
-                  "canonical_solution": "    return a + b\n"})
+ITEM = Item(
+    id="toy/0",
+    prompt="...",
+    domain="code",
+    gold={
+        "entry_point": "add",
+        "prompt_code": PROMPT,
+        "test": "",
+        "task_id": "toy/0",
+        "canonical_solution": "    return a + b\n",
+    },
+)
 FENCE = "```"
 
 
@@ -30,31 +39,52 @@ EXTRACTION_CASES = [
     ("fence no tag", f"{FENCE}\ndef add(a, b):\n    return a + b\n{FENCE}", 5),
     ("fence odd tag", f"{FENCE}Python3\ndef add(a, b):\n    return a + b\n{FENCE}", 5),
     ("tilde fence", "~~~py\ndef add(a, b):\n    return a + b\n~~~", 5),
-    ("last definition wins",
-     f"{FENCE}python\ndef add(a, b):\n    return a - b\n{FENCE}\nOops, corrected:\n"
-     f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", 5),
-    ("defining block beats a longer test block",
-     f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}\nTests:\n{FENCE}python\n"
-     + "assert add(1, 2) == 3\n" * 10 + FENCE, 5),
+    (
+        "last definition wins",
+        f"{FENCE}python\ndef add(a, b):\n    return a - b\n{FENCE}\nOops, corrected:\n"
+        f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}",
+        5,
+    ),
+    (
+        "defining block beats a longer test block",
+        f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}\nTests:\n{FENCE}python\n"
+        + "assert add(1, 2) == 3\n" * 10
+        + FENCE,
+        5,
+    ),
     ("shell block ignored", f"{FENCE}bash\npip install nothing\n{FENCE}\n{FENCE}\nreturn a * b\n{FENCE}", 6),
-    ("bare def in prose",
-     "Sure! Here it is.\n\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.", 5),
+    (
+        "bare def in prose",
+        "Sure! Here it is.\n\ndef add(a, b):\n    return a + b\n\nThis function adds two numbers.",
+        5,
+    ),
     ("indented body only (base-model style)", "    return a + b + 1\n", 6),
     ("unindented body in a fence", f"{FENCE}python\nreturn a + b\n{FENCE}", 5),
-    ("think block removed",
-     f"<think>maybe\n{FENCE}python\ndef add(a, b):\n    return 0\n{FENCE}\n</think>\n"
-     f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", 5),
-    ("unterminated think means no code",
-     f"<think>let me try\n{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", None),
+    (
+        "think block removed",
+        f"<think>maybe\n{FENCE}python\ndef add(a, b):\n    return 0\n{FENCE}\n</think>\n"
+        f"{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}",
+        5,
+    ),
+    (
+        "unterminated think means no code",
+        f"<think>let me try\n{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}",
+        None,
+    ),
     ("lone closing think tag", f"a+b it is</think>\n\n{FENCE}python\ndef add(a, b):\n    return a + b\n{FENCE}", 5),
-    ("truncated fence keeps the complete part",
-     f"{FENCE}python\ndef add(a, b):\n    return a + b\n\nprint(add(1,", 5),
+    ("truncated fence keeps the complete part", f"{FENCE}python\ndef add(a, b):\n    return a + b\n\nprint(add(1,", 5),
     ("prompt imports preserved", f"{FENCE}python\ndef add(a, b):\n    return math.floor(a) + b\n{FENCE}", 5),
-    ("demo code dropped",
-     f"{FENCE}python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n"
-     f"if __name__ == '__main__':\n    add(int(input()), 1)\n{FENCE}", 5),
-    ("helper function kept",
-     f"{FENCE}python\ndef _plus(x, y):\n    return x + y\n\ndef add(a, b):\n    return _plus(a, b)\n{FENCE}", 5),
+    (
+        "demo code dropped",
+        f"{FENCE}python\ndef add(a, b):\n    return a + b\n\nprint(add(1, 2))\n"
+        f"if __name__ == '__main__':\n    add(int(input()), 1)\n{FENCE}",
+        5,
+    ),
+    (
+        "helper function kept",
+        f"{FENCE}python\ndef _plus(x, y):\n    return x + y\n\ndef add(a, b):\n    return _plus(a, b)\n{FENCE}",
+        5,
+    ),
     ("no code at all", "I am not sure how to do this.", None),
     ("empty output", "", None),
 ]
@@ -147,7 +177,8 @@ def test_no_code_and_timeout(items):
     d = CodeDomain(timeout_s=1.5)
     item = items["HumanEval/53"]
     none, slow = d.content_scores(
-        [item, item], ["I cannot help.", f"{FENCE}python\ndef add(x, y):\n    while True:\n        pass\n{FENCE}"])
+        [item, item], ["I cannot help.", f"{FENCE}python\ndef add(x, y):\n    while True:\n        pass\n{FENCE}"]
+    )
     assert none.value is False and none.detail["status"] == "no_code"
     assert slow.value is False and slow.detail["status"] == "timeout"
 

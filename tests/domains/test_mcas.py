@@ -67,6 +67,11 @@ def test_content_score_is_unscored(items):
 
 def test_malformed_prompt_file_names_line(tmp_path):
     bad = tmp_path / "p.jsonl"
-    bad.write_text(json.dumps({"i": 0, "prompt": "x", "type": "tricky"}) + "\n" + json.dumps({"i": 1, "prompt": "y", "type": "odd"}) + "\n")
+    bad.write_text(
+        json.dumps({"i": 0, "prompt": "x", "type": "tricky"})
+        + "\n"
+        + json.dumps({"i": 1, "prompt": "y", "type": "odd"})
+        + "\n"
+    )
     with pytest.raises(InputFileError, match=r"p\.jsonl:2"):
         McasDomain(path=bad).items()

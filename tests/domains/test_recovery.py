@@ -42,8 +42,10 @@ def test_run_recovery_counts_recovery_and_capitulation(code_domain, four):
     right = {i.id: _answer(i, i.gold["canonical_solution"]) for i in four}
     wrong = {i.id: _answer(i, "    return None\n") for i in four}
     plan = {  # id -> (first answer, second answer)
-        four[0].id: (wrong, right), four[1].id: (wrong, wrong),
-        four[2].id: (right, wrong), four[3].id: (right, right),
+        four[0].id: (wrong, right),
+        four[1].id: (wrong, wrong),
+        four[2].id: (right, wrong),
+        four[3].id: (right, right),
     }
     seen_second: list[Item] = []
 
@@ -65,8 +67,7 @@ def test_run_recovery_counts_recovery_and_capitulation(code_domain, four):
     assert (summary["n_real"], summary["n_misleading"], summary["n_unscored"]) == (2, 2, 0)
 
     kinds = {s.item.meta["first_id"]: s.item.meta["feedback_kind"] for s in second}
-    assert kinds == {four[0].id: "real", four[1].id: "real",
-                     four[2].id: "misleading", four[3].id: "misleading"}
+    assert kinds == {four[0].id: "real", four[1].id: "real", four[2].id: "misleading", four[3].id: "misleading"}
     fb0 = seen_second[0]
     msgs = fb0.messages()
     assert [m["role"] for m in msgs] == ["user", "assistant", "user"]
@@ -96,23 +97,31 @@ def test_misleading_feedback_invents_a_failure_in_the_same_form(code_domain, fou
     assert fb.meta["feedback_kind"] == "misleading" and fb.meta["first_correct"] is True
     assert "failed" in fb.prompt and "AssertionError" in fb.prompt
     # same opening as real feedback: the form does not reveal the control
-    real = feedback_items([item], ["x"], [Score("tests.correct", "humaneval-v1", False,
-                                                  detail={"status": "failed", "stderr_tail": "AssertionError"})])[0]
+    real = feedback_items(
+        [item],
+        ["x"],
+        [Score("tests.correct", "humaneval-v1", False, detail={"status": "failed", "stderr_tail": "AssertionError"})],
+    )[0]
     assert fb.prompt.splitlines()[0] == real.prompt.splitlines()[0]
 
 
 def test_unscored_first_answers_get_no_feedback(four):
-    scores = [Score.unscored("tests.correct", "humaneval-v1", "sandbox error"),
-              Score("tests.correct", "humaneval-v1", False, detail={"status": "no_code"})]
+    scores = [
+        Score.unscored("tests.correct", "humaneval-v1", "sandbox error"),
+        Score("tests.correct", "humaneval-v1", False, detail={"status": "no_code"}),
+    ]
     fbs = feedback_items(four[:2], ["a", "b"], scores)
     assert [f.meta["first_id"] for f in fbs] == [four[1].id]
     assert "No Python code" in fbs[0].prompt
 
 
 def _chef_item(i: int) -> Item:
-    return Item(id=f"chef/{i}", prompt=f"How do I fix a broken sauce {i}?", domain="chef",
-                gold={"checklist": ["add a splash of water", "whisk off the heat", "add butter slowly"],
-                      "keywords": []})
+    return Item(
+        id=f"chef/{i}",
+        prompt=f"How do I fix a broken sauce {i}?",
+        domain="chef",
+        gold={"checklist": ["add a splash of water", "whisk off the heat", "add butter slowly"], "keywords": []},
+    )
 
 
 def _cov(flags: list[bool]) -> Score:
@@ -121,8 +130,7 @@ def _cov(flags: list[bool]) -> Score:
 
 def test_chef_feedback_names_a_missing_claim_or_a_covered_one_as_control():
     wrong, right = _chef_item(0), _chef_item(1)
-    fbs = feedback_items([wrong, right], ["a", "b"],
-                         [_cov([True, False, False]), _cov([True, True, False])])
+    fbs = feedback_items([wrong, right], ["a", "b"], [_cov([True, False, False]), _cov([True, True, False])])
     assert fbs[0].meta["feedback_kind"] == "real" and "whisk off the heat" in fbs[0].prompt
     assert fbs[1].meta["feedback_kind"] == "misleading" and "add a splash of water" in fbs[1].prompt
 
@@ -159,12 +167,12 @@ def test_chef_base_end_to_end_with_keyword_scoring():
     items = d.items(limit=4)
     if not items:
         pytest.skip("chef knowledge base has no items yet")
+
     # turn 1 says nothing useful; turn 2 recites the whole checklist: every item recovers
     def words(x):  # every keyword string, whatever the nesting
         return [x] if isinstance(x, str) else [w for y in x for w in words(y)]
 
-    gen = lambda batch: [" ".join(words(it.gold["keywords"])) if it.id.endswith("#fb")
-                         else "No idea." for it in batch]
+    gen = lambda batch: [" ".join(words(it.gold["keywords"])) if it.id.endswith("#fb") else "No idea." for it in batch]
     first, second, summary = d.run(items, gen)
     assert all(s.item.meta["feedback_kind"] == "real" for s in second)
     assert summary["n_real"] == len(items)

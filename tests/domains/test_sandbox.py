@@ -31,8 +31,13 @@ HOSTILE, render = _load_corpus()
 
 IS_ROOT = os.geteuid() == 0
 # attacks only an identity change can stop (files and processes of the caller's own user)
-NEEDS_PRIVILEGE_DROP = {"rm_rf_canary", "read_real_home_canary", "read_fake_home_canary",
-                        "kill_parent", "killpg_parent_group"}
+NEEDS_PRIVILEGE_DROP = {
+    "rm_rf_canary",
+    "read_real_home_canary",
+    "read_fake_home_canary",
+    "kill_parent",
+    "killpg_parent_group",
+}
 MARKER = "dispo-test-marker-" + secrets.token_hex(6)
 
 
@@ -73,17 +78,22 @@ def hostile_run(tmp_path_factory):
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)
     listener.setblocking(False)
-    values = dict(CANARY_DIR=str(canary_dir), PORT=listener.getsockname()[1],
-                  FAKE_HOME_CANARY=str(fake_home / "canary.txt"),
-                  REAL_HOME_CANARY=real_canary, SECRET=secret)
+    values = dict(
+        CANARY_DIR=str(canary_dir),
+        PORT=listener.getsockname()[1],
+        FAKE_HOME_CANARY=str(fake_home / "canary.txt"),
+        REAL_HOME_CANARY=real_canary,
+        SECRET=secret,
+    )
     names = sorted(HOSTILE)
     try:
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("HOME", str(fake_home))
             mp.setenv("DISPO_TEST_API_KEY", secret)
             start = time.monotonic()
-            results = run_many([render(n, **values) for n in names], timeout_s=3, mem_mb=512,
-                               success_markers=[MARKER] * len(names))
+            results = run_many(
+                [render(n, **values) for n in names], timeout_s=3, mem_mb=512, success_markers=[MARKER] * len(names)
+            )
             elapsed = time.monotonic() - start
         try:
             conn, _ = listener.accept()
@@ -91,9 +101,17 @@ def hostile_run(tmp_path_factory):
             connected = True
         except BlockingIOError:
             connected = False
-        yield dict(zip(names, results)), dict(
-            secret=secret, canary_dir=canary_dir, real_canary=real_canary,
-            fake_home=fake_home, connected=connected, elapsed=elapsed)
+        yield (
+            dict(zip(names, results)),
+            dict(
+                secret=secret,
+                canary_dir=canary_dir,
+                real_canary=real_canary,
+                fake_home=fake_home,
+                connected=connected,
+                elapsed=elapsed,
+            ),
+        )
     finally:
         listener.close()
         os.unlink(real_canary)
@@ -191,11 +209,14 @@ def test_run_many_keeps_input_order():
     assert [r.stdout_tail.strip() for r in results] == ["job 0", "job 1", "job 2"]
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"timeout_s": 0}, "timeout_s"),
-    ({"mem_mb": 8}, "mem_mb"),
-    ({"cpu_s": -1}, "cpu_s"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"mem_mb": 8}, "mem_mb"),
+        ({"cpu_s": -1}, "cpu_s"),
+    ],
+)
 def test_bad_limits_raise_dispo_error(kwargs, word):
     with pytest.raises(DispoError, match=word):
         run_program("print(1)", **kwargs)

@@ -26,7 +26,13 @@ def isolated_cache(tmp_path, monkeypatch):
 
 
 def test_eval_writes_complete_run_dir_and_rerun_generates_nothing(tmp_path, isolated_cache):
-    overrides = ["model=tiny-llama", "domain=code", "limit=3", "decoding.max_new_tokens=8", f"output_dir={tmp_path / 'runs'}"]
+    overrides = [
+        "model=tiny-llama",
+        "domain=code",
+        "limit=3",
+        "decoding.max_new_tokens=8",
+        f"output_dir={tmp_path / 'runs'}",
+    ]
     cfg = compose_config(overrides)
     run = run_eval(cfg, progress=False)
     m = Run.open(run.dir).manifest
@@ -52,8 +58,16 @@ def test_eval_writes_complete_run_dir_and_rerun_generates_nothing(tmp_path, isol
 
 
 def test_extra_arm_gets_identical_scorers_and_a_claim(tmp_path, isolated_cache):
-    cfg = compose_config(["model=tiny-llama", "domain=chef", "limit=4", "decoding.max_new_tokens=6",
-                          f"output_dir={tmp_path / 'runs'}", "+arms={hint: {system_prompt: 'Answer carefully.'}}"])
+    cfg = compose_config(
+        [
+            "model=tiny-llama",
+            "domain=chef",
+            "limit=4",
+            "decoding.max_new_tokens=6",
+            f"output_dir={tmp_path / 'runs'}",
+            "+arms={hint: {system_prompt: 'Answer carefully.'}}",
+        ]
+    )
     run = run_eval(cfg, progress=False)
     res = run.results
     assert set(res["metrics"]) == {"base", "hint"}

@@ -62,8 +62,15 @@ def test_id_aliases(tmp_path, alias):
 
 
 def test_record_shape(tmp_path):
-    line = {"id": "a", "prompt": "Q?", "output": "A.", "finish_reason": "length", "n_tokens": 512,
-            "correct": False, "verbal": "HEDGE"}
+    line = {
+        "id": "a",
+        "prompt": "Q?",
+        "output": "A.",
+        "finish_reason": "length",
+        "n_tokens": 512,
+        "correct": False,
+        "verbal": "HEDGE",
+    }
     r = read_arm_jsonl(write(tmp_path, [line]))[0]
     assert r["messages"] == [{"role": "user", "content": "Q?"}]
     assert (r["finish_reason"], r["n_tokens"]) == ("length", 512)
@@ -72,17 +79,22 @@ def test_record_shape(tmp_path):
 
 
 def test_correct_derived_from_coverage_only_without_explicit_label(tmp_path):
-    recs = read_arm_jsonl(write(tmp_path, [
-        {"id": 1, "coverage": 0.5},                    # 0.5 >= 0.5 -> correct
-        {"id": 2, "coverage": 0.4},                    # below -> wrong
-        {"id": 3, "coverage": 0.9, "correct": False},  # explicit label wins
-    ]))
+    recs = read_arm_jsonl(
+        write(
+            tmp_path,
+            [
+                {"id": 1, "coverage": 0.5},  # 0.5 >= 0.5 -> correct
+                {"id": 2, "coverage": 0.4},  # below -> wrong
+                {"id": 3, "coverage": 0.9, "correct": False},  # explicit label wins
+            ],
+        )
+    )
     assert [value(r, "correct:import") for r in recs] == [True, False, False]
 
 
 def test_surrogate_pair_escape_is_fine(tmp_path):
     r = read_arm_jsonl(write(tmp_path, [b'{"id": "\\ud83d\\ude00"}']))[0]
-    assert r["id"] == "\U0001F600"
+    assert r["id"] == "\U0001f600"
 
 
 def test_null_label_is_unscored(tmp_path):
@@ -150,10 +162,29 @@ _json_values = st.recursive(
     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
     max_leaves=6,
 )
-_keys = st.sampled_from(["id", "task_id", "i", "prompt", "topic", "response", "output", "correct", "passed",
-                         "coverage", "verbal", "score", "type", "finish_reason", "n_tokens", "other"])
-_objects = st.dictionaries(_keys, _json_values | st.sampled_from(["assert", "hedge", "stop", "length", 0.5]),
-                           max_size=6).map(lambda d: json.dumps(d).encode())
+_keys = st.sampled_from(
+    [
+        "id",
+        "task_id",
+        "i",
+        "prompt",
+        "topic",
+        "response",
+        "output",
+        "correct",
+        "passed",
+        "coverage",
+        "verbal",
+        "score",
+        "type",
+        "finish_reason",
+        "n_tokens",
+        "other",
+    ]
+)
+_objects = st.dictionaries(
+    _keys, _json_values | st.sampled_from(["assert", "hedge", "stop", "length", 0.5]), max_size=6
+).map(lambda d: json.dumps(d).encode())
 _lines = st.lists(_objects | st.binary(max_size=30).filter(lambda b: b"\n" not in b), min_size=0, max_size=6)
 
 

@@ -22,9 +22,17 @@ def sample(i, output, correct=None, finish="stop", hedge=None, hedge_version="he
         scores["correct:tests"] = Score("tests.correct", "humaneval-v1", bool(correct)).to_json()
     if hedge is not None:
         scores["hedge:lexical"] = Score("lexical.hedge", hedge_version, bool(hedge)).to_json()
-    return {"id": f"item/{i}", "prompt": f"q{i}", "messages": [{"role": "user", "content": f"q{i}"}],
-            "output": output, "finish_reason": finish, "n_tokens": 10, "decoding": decoding or {}, "seed": 0,
-            "scores": scores}
+    return {
+        "id": f"item/{i}",
+        "prompt": f"q{i}",
+        "messages": [{"role": "user", "content": f"q{i}"}],
+        "output": output,
+        "finish_reason": finish,
+        "n_tokens": 10,
+        "decoding": decoding or {},
+        "seed": 0,
+        "scores": scores,
+    }
 
 
 def make_run(tmp_path, arms: dict[str, list[dict]], metrics: list[str], has_model=True, extra_claim=None):
@@ -32,8 +40,16 @@ def make_run(tmp_path, arms: dict[str, list[dict]], metrics: list[str], has_mode
     run = Run.create("eval", cfg, "tiny-llama", root=tmp_path)
     for arm, s in arms.items():
         run.write_samples(arm, s)
-        run.complete_stage(f"arm:{arm}", {"decoding": cfg["decoding"], "seed": 0, "judge": {"name": "lexical"},
-                                          "model": {"adapter": None}, "system_prompt": None})
+        run.complete_stage(
+            f"arm:{arm}",
+            {
+                "decoding": cfg["decoding"],
+                "seed": 0,
+                "judge": {"name": "lexical"},
+                "model": {"adapter": None},
+                "system_prompt": None,
+            },
+        )
     cl = claims({"base": arms["base"], "treat": arms["treat"]}, "base", metrics)
     if extra_claim:
         cl.append(extra_claim)
@@ -54,8 +70,14 @@ def test_truncated_baseline_gain_is_falsified_as_truncation(tmp_path):
         out = []
         for i in range(N):
             truncated = 10 <= i < 35 and budget < 1024
-            out.append(sample(i, "long reasoning ...", correct=(i < 5) or (10 <= i < 35 and not truncated),
-                              finish="length" if truncated else "stop"))
+            out.append(
+                sample(
+                    i,
+                    "long reasoning ...",
+                    correct=(i < 5) or (10 <= i < 35 and not truncated),
+                    finish="length" if truncated else "stop",
+                )
+            )
         return out
 
     treat = [sample(i, "def f(): ...", correct=i < 20) for i in range(N)]
@@ -126,7 +148,10 @@ def test_genuine_gain_survives(tmp_path):
         rng = np.random.default_rng(seed)
         flip = rng.random(N) < 0.05  # a little sampling noise on both arms
         src = base if arm == "base" else treat
-        return [sample(i, s["output"], correct=s["scores"]["correct:tests"]["value"] ^ bool(flip[i])) for i, s in enumerate(src)]
+        return [
+            sample(i, s["output"], correct=s["scores"]["correct:tests"]["value"] ^ bool(flip[i]))
+            for i, s in enumerate(src)
+        ]
 
     res = falsify_run(run.dir, regenerate=regenerate, progress=False)
     c = by_metric(res, "pass@1")
@@ -173,8 +198,14 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
     run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int))
     run.write_npz("artifacts/fresh.npz", X=X_fr, y=y_fr.astype(int))
-    claim = {"id": "probe.cv.auc@C=1", "kind": "probe", "metric": "probe_auc", "value": 0.97, "C": 1.0,
-             "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"}}
+    claim = {
+        "id": "probe.cv.auc@C=1",
+        "kind": "probe",
+        "metric": "probe_auc",
+        "value": 0.97,
+        "C": 1.0,
+        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
+    }
     run.write_results({}, [claim])
     run.finish()
     res = falsify_run(run.dir, progress=False)

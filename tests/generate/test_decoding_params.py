@@ -25,9 +25,18 @@ def test_from_config_reads_shipped_yaml_and_rejects_unknown_keys():
         DecodingParams.from_config({"max_tokens": 5})
 
 
-@pytest.mark.parametrize("bad", [{"max_new_tokens": 0}, {"temperature": -1}, {"top_p": 0},
-                                 {"top_p": 1.5}, {"batch_size": 0}, {"engine": "fast"},
-                                 {"max_new_tokens": "many"}])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"max_new_tokens": 0},
+        {"temperature": -1},
+        {"top_p": 0},
+        {"top_p": 1.5},
+        {"batch_size": 0},
+        {"engine": "fast"},
+        {"max_new_tokens": "many"},
+    ],
+)
 def test_invalid_values_are_config_errors(bad):
     with pytest.raises(ConfigError):
         DecodingParams.from_config(bad)
@@ -56,9 +65,12 @@ def test_repetition_penalty_matches_transformers_and_ignores_padding():
     history = torch.tensor([[0, 0, 5, 7, 7], [0, 9, 1, 2, 3], [4, 4, 4, 4, 49]])
     pads = [2, 1, 0]  # leading pad tokens (id 0) of rows 0 and 1 must not be penalised
     params = DecodingParams(repetition_penalty=1.7)
-    ref_scores = torch.stack([
-        RepetitionPenaltyLogitsProcessor(1.7)(history[r:r + 1, p:], logits[r:r + 1].clone())[0]
-        for r, p in enumerate(pads)])
+    ref_scores = torch.stack(
+        [
+            RepetitionPenaltyLogitsProcessor(1.7)(history[r : r + 1, p:], logits[r : r + 1].clone())[0]
+            for r, p in enumerate(pads)
+        ]
+    )
     picked = _select_tokens(logits, params, [history[r, p:] for r, p in enumerate(pads)], None)
     assert picked.tolist() == ref_scores.argmax(-1).tolist()
 
@@ -98,8 +110,9 @@ def test_greedy_picks_argmax():
 def test_stop_tokens_include_generation_config_list_and_end_of_turn():
     vocab = {"<|im_end|>": 9, "a": 1, "<unk>": 0}
     inverse = {v: k for k, v in vocab.items()}
-    tok = SimpleNamespace(eos_token_id=5, convert_tokens_to_ids=lambda t: vocab.get(t, 0),
-                          convert_ids_to_tokens=lambda i: inverse[i])
+    tok = SimpleNamespace(
+        eos_token_id=5, convert_tokens_to_ids=lambda t: vocab.get(t, 0), convert_ids_to_tokens=lambda i: inverse[i]
+    )
     model = SimpleNamespace(generation_config=SimpleNamespace(eos_token_id=[5, 7]))
     assert stop_token_ids(SimpleNamespace(tokenizer=tok, model=model)) == {5, 7, 9}
     model.generation_config.eos_token_id = 11

@@ -10,9 +10,15 @@ from dispo.core.errors import DispoError
 from dispo.generate.cache import ResponseCache
 from dispo.generate.engine import DecodingParams, generate
 
-QUESTIONS = ["What is 2+2?", "Name a French mother sauce and say how it is made, step by step.",
-             "hi", "Write a haiku about rain.", "Explain recursion to a child in two sentences.",
-             "Why?", "List three fruits that are red."]
+QUESTIONS = [
+    "What is 2+2?",
+    "Name a French mother sauce and say how it is made, step by step.",
+    "hi",
+    "Write a haiku about rain.",
+    "Explain recursion to a child in two sentences.",
+    "Why?",
+    "List three fruits that are red.",
+]
 REQUESTS = [(f"item-{i}", [{"role": "user", "content": q}]) for i, q in enumerate(QUESTIONS)]
 
 
@@ -36,13 +42,16 @@ def _reference_greedy(lm, messages, max_new_tokens):
 
     ids = lm.tokenizer(lm.render(messages), add_special_tokens=False, return_tensors="pt").input_ids
     with torch.no_grad():
-        out = lm.model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=lm.tokenizer.pad_token_id)
-    return lm.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+        out = lm.model.generate(
+            ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=lm.tokenizer.pad_token_id
+        )
+    return lm.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
 
 
-@pytest.mark.parametrize("name,engine", [("tiny-llama", "continuous"), ("tiny-qwen3", "continuous"),
-                                         ("tiny-qwen3_5", "padded"), ("tiny-gemma4", "padded")])
+@pytest.mark.parametrize(
+    "name,engine",
+    [("tiny-llama", "continuous"), ("tiny-qwen3", "continuous"), ("tiny-qwen3_5", "padded"), ("tiny-gemma4", "padded")],
+)
 def test_every_tiny_arch_generates_with_the_engine_its_cache_allows(models, name, engine):
     lm = _lm(models, name)
     gens = generate(lm, REQUESTS[:3], {"max_new_tokens": 6, "batch_size": 2}, cache=False, progress=False)
@@ -59,10 +68,12 @@ def test_every_tiny_arch_generates_with_the_engine_its_cache_allows(models, name
 def test_continuous_and_padded_agree_with_model_generate_under_refill(models):
     lm = _lm(models, "tiny-llama")
     # batch 3 < 7 items forces rows to leave and waiting prompts to be merged in
-    cont = generate(lm, REQUESTS, {"max_new_tokens": 10, "batch_size": 3, "engine": "continuous"},
-                    cache=False, progress=False)
-    padded = generate(lm, REQUESTS, {"max_new_tokens": 10, "batch_size": 3, "engine": "padded"},
-                      cache=False, progress=False)
+    cont = generate(
+        lm, REQUESTS, {"max_new_tokens": 10, "batch_size": 3, "engine": "continuous"}, cache=False, progress=False
+    )
+    padded = generate(
+        lm, REQUESTS, {"max_new_tokens": 10, "batch_size": 3, "engine": "padded"}, cache=False, progress=False
+    )
     reference = [_reference_greedy(lm, m, 10) for _, m in REQUESTS]
     assert [g.output for g in cont] == reference
     assert [g.output for g in padded] == reference

@@ -12,9 +12,16 @@ from dispo.generate.engine import generate
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
-QUESTIONS = ["What is 2+2?", "Name one French mother sauce.", "Write a haiku about rain.",
-             "Give me a Python one-liner that reverses a string.", "Why is the sky blue?",
-             "What does a roux thicken?", "Is 91 a prime number?", "Explain recursion in one sentence."]
+QUESTIONS = [
+    "What is 2+2?",
+    "Name one French mother sauce.",
+    "Write a haiku about rain.",
+    "Give me a Python one-liner that reverses a string.",
+    "Why is the sky blue?",
+    "What does a roux thicken?",
+    "Is 91 a prime number?",
+    "Explain recursion in one sentence.",
+]
 REQUESTS = [(f"q{i}", [{"role": "user", "content": q}]) for i, q in enumerate(QUESTIONS)]
 
 
@@ -45,8 +52,9 @@ def test_engine_greedy_on_cuda_equals_cpu(models):
     b = generate(gpu, REQUESTS, dec, cache=False, progress=False)
     same = [x.output == y.output for x, y in zip(a, b)]
     # fp32 on both: identical except where two tokens tie to within GPU/CPU rounding
-    assert sum(same) >= len(REQUESTS) - 1, [(x.id, x.output[:60], y.output[:60]) for x, y in zip(a, b)
-                                             if x.output != y.output]
+    assert sum(same) >= len(REQUESTS) - 1, [
+        (x.id, x.output[:60], y.output[:60]) for x, y in zip(a, b) if x.output != y.output
+    ]
     assert len({x.output for x in b}) == len(REQUESTS)  # real, prompt-dependent answers
     assert gpu.fingerprint != cpu.fingerprint  # a GPU run never reuses CPU-cached responses
 
@@ -55,10 +63,10 @@ def test_engine_greedy_on_cuda_equals_cpu(models):
 def test_tempering_hook_on_cuda_scales_only_the_chosen_head(cuda, dtype):
     import torch
 
+    from dispo.interventions.tempering import temper
     from dispo.models.heads import layer_map
     from dispo.models.loading import load_model
     from dispo.models.registry import get_spec
-    from dispo.interventions.tempering import temper
 
     lm = load_model({**get_spec("smollm2-135m"), "dtype": dtype}, device=cuda)
     assert next(lm.model.parameters()).dtype == getattr(torch, dtype)
@@ -69,6 +77,7 @@ def test_tempering_hook_on_cuda_scales_only_the_chosen_head(cuda, dtype):
     def capture(name):
         def hook(module, args, kwargs):
             seen[name] = (args[0] if args else next(iter(kwargs.values()))).detach().float().cpu()
+
         return hook
 
     ids = lm.tokenizer(lm.render(REQUESTS[1][1]), return_tensors="pt").input_ids.to(cuda)

@@ -51,9 +51,13 @@ def test_corrupt_or_foreign_entry_is_a_miss_and_is_overwritten(tmp_path):
     key = response_key(**BASE)
     path = cache.path(key)
     path.parent.mkdir(parents=True)
-    for bad in ['{"key": "' + key + '", "output": "tru', "", "[]",
-                json.dumps({"key": "other", "output": "x", "finish_reason": "stop", "n_tokens": 1}),
-                json.dumps({"key": key, "output": "x", "finish_reason": "eos", "n_tokens": 1})]:
+    for bad in [
+        '{"key": "' + key + '", "output": "tru',
+        "",
+        "[]",
+        json.dumps({"key": "other", "output": "x", "finish_reason": "stop", "n_tokens": 1}),
+        json.dumps({"key": key, "output": "x", "finish_reason": "eos", "n_tokens": 1}),
+    ]:
         path.write_text(bad)
         assert cache.get(key) is None
     cache.put(key, "fixed", "length", 8)

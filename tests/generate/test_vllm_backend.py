@@ -47,26 +47,62 @@ class FakeVLLM:
         self.calls: list[tuple] = []  # (prompts, sampling params, lora_request) per generate
 
         class SamplingParams:
-            def __init__(self, *, n=1, temperature=1.0, top_p=1.0, top_k=0, max_tokens=16, seed=None,
-                         repetition_penalty=1.0, stop_token_ids=None):
+            def __init__(
+                self,
+                *,
+                n=1,
+                temperature=1.0,
+                top_p=1.0,
+                top_k=0,
+                max_tokens=16,
+                seed=None,
+                repetition_penalty=1.0,
+                stop_token_ids=None,
+            ):
                 if temperature > 2.0:  # as vLLM's own validation does
                     raise ValueError(f"temperature must be in [0, 2], got {temperature}.")
-                self.__dict__.update(n=n, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
-                                     seed=seed, repetition_penalty=repetition_penalty, stop_token_ids=stop_token_ids)
+                self.__dict__.update(
+                    n=n,
+                    temperature=temperature,
+                    top_p=top_p,
+                    top_k=top_k,
+                    max_tokens=max_tokens,
+                    seed=seed,
+                    repetition_penalty=repetition_penalty,
+                    stop_token_ids=stop_token_ids,
+                )
 
         class LLM:
-            def __init__(self, model, *, tokenizer=None, dtype="auto", revision=None, tokenizer_revision=None,
-                         enable_lora=False, max_lora_rank=16):
-                fake.built.append(dict(model=model, tokenizer=tokenizer, dtype=dtype, revision=revision,
-                                       enable_lora=enable_lora, max_lora_rank=max_lora_rank))
+            def __init__(
+                self,
+                model,
+                *,
+                tokenizer=None,
+                dtype="auto",
+                revision=None,
+                tokenizer_revision=None,
+                enable_lora=False,
+                max_lora_rank=16,
+            ):
+                fake.built.append(
+                    dict(
+                        model=model,
+                        tokenizer=tokenizer,
+                        dtype=dtype,
+                        revision=revision,
+                        enable_lora=enable_lora,
+                        max_lora_rank=max_lora_rank,
+                    )
+                )
 
             def generate(self, prompts, sampling_params=None, *, use_tqdm=True, lora_request=None):
                 fake.calls.append((prompts, sampling_params, lora_request))
                 outs = []
                 for p, sp in zip(prompts, sampling_params):
                     token_ids, reason = respond(p["prompt_token_ids"], sp)
-                    done = types.SimpleNamespace(text="(vLLM's own detokenization: not used)",
-                                                 token_ids=token_ids, finish_reason=reason)
+                    done = types.SimpleNamespace(
+                        text="(vLLM's own detokenization: not used)", token_ids=token_ids, finish_reason=reason
+                    )
                     outs.append(types.SimpleNamespace(outputs=[done]))
                 return outs
 
@@ -100,9 +136,14 @@ def hf_greedy(lm):
     def respond(ids, sp):
         assert sp.temperature == 0
         with torch.no_grad():
-            out = lm.model.generate(torch.tensor([ids]), max_new_tokens=sp.max_tokens, do_sample=False,
-                                    eos_token_id=stops, pad_token_id=lm.tokenizer.pad_token_id)
-        new = out[0, len(ids):].tolist()
+            out = lm.model.generate(
+                torch.tensor([ids]),
+                max_new_tokens=sp.max_tokens,
+                do_sample=False,
+                eos_token_id=stops,
+                pad_token_id=lm.tokenizer.pad_token_id,
+            )
+        new = out[0, len(ids) :].tolist()
         cut = next((i for i, t in enumerate(new) if t in stops), None)
         return (new, "length") if cut is None else (new[: cut + 1], "stop")
 
@@ -121,7 +162,8 @@ def test_engine_vllm_is_valid_and_not_in_the_cache_key():
     assert p.engine == "vllm" and p.to_dict()["engine"] == "vllm"
     assert p.cache_dict() == DecodingParams(max_new_tokens=9, engine="auto").cache_dict()
     assert response_key("fp", None, "x", p.cache_dict()) == response_key(
-        "fp", None, "x", DecodingParams(max_new_tokens=9).cache_dict())
+        "fp", None, "x", DecodingParams(max_new_tokens=9).cache_dict()
+    )
 
 
 def test_top_level_engine_maps_onto_the_decoding():
@@ -143,8 +185,10 @@ def test_arc2_and_arc3_refuse_engine_vllm_at_setup():
     from dispo.arcs.arc3.recipe import Arc3Sidecar
     from dispo.core.config import compose_config
 
-    for arc, cls, msg in [("arc2", Arc2Tempering, "arc2 needs forward hooks at o_proj"),
-                          ("arc3", Arc3Sidecar, "arc3 needs hidden states")]:
+    for arc, cls, msg in [
+        ("arc2", Arc2Tempering, "arc2 needs forward hooks at o_proj"),
+        ("arc3", Arc3Sidecar, "arc3 needs hidden states"),
+    ]:
         cfg = compose_config(["model=tiny-llama", "arc.preset=smoke", "engine=vllm"], base={"arc": arc})
         with pytest.raises(ConfigError) as e:
             cls(cfg, run=None).setup()
@@ -203,7 +247,7 @@ def test_greedy_records_and_cache_entries_match_the_transformers_engine(lm, tmp_
         assert eb[k].pop("engine") == "vllm" and ea[k].pop("engine") == "continuous"
         assert ea[k] == eb[k]
 
-    (prompts, sps, lora), = fake.calls
+    ((prompts, sps, lora),) = fake.calls
     assert lora is None
     for (_, messages), p, sp in zip(REQUESTS, prompts, sps):
         rendered = lm.render(messages)
@@ -211,16 +255,26 @@ def test_greedy_records_and_cache_entries_match_the_transformers_engine(lm, tmp_
         assert lm.tokenizer.decode(p["prompt_token_ids"]) == rendered  # the chat prompt, nothing added
         assert (sp.temperature, sp.seed, sp.top_k, sp.max_tokens, sp.n) == (0.0, None, -1, 6, 1)
         assert sp.stop_token_ids == sorted(stop_token_ids(lm))
-    assert fake.built == [dict(model="/models/tiny-llama", tokenizer="/models/tiny-llama", dtype="float32",
-                               revision=None, enable_lora=False, max_lora_rank=16)]
+    assert fake.built == [
+        dict(
+            model="/models/tiny-llama",
+            tokenizer="/models/tiny-llama",
+            dtype="float32",
+            revision=None,
+            enable_lora=False,
+            max_lora_rank=16,
+        )
+    ]
 
 
 def test_finish_reason_and_token_count_mapping(lm, monkeypatch):
     eos = lm.tokenizer.convert_tokens_to_ids("<|im_end|>")
     a, b, c = (lm.tokenizer(w, add_special_tokens=False)["input_ids"][0] for w in ("apple", " pie", " now"))
-    script = {0: ([a, b, eos], "stop"),  # stop token echoed back: cut there, not counted
-              1: ([a, b, c], "length"),  # budget reached
-              2: ([a], "stop")}  # a vLLM that leaves the stop token out
+    script = {
+        0: ([a, b, eos], "stop"),  # stop token echoed back: cut there, not counted
+        1: ([a, b, c], "length"),  # budget reached
+        2: ([a], "stop"),
+    }  # a vLLM that leaves the stop token out
     order = iter(range(3))
     FakeVLLM(lambda ids, sp: script[next(order)]).install(monkeypatch)
     gens = generate(lm, REQUESTS[:3], {"max_new_tokens": 3, "engine": "vllm"}, cache=False, progress=False)
@@ -235,8 +289,14 @@ def test_finish_reason_and_token_count_mapping(lm, monkeypatch):
 
 def test_sampling_is_seeded_per_item_like_the_transformers_engine(lm, monkeypatch):
     fake = FakeVLLM(lambda ids, sp: ([ids[0]], "length")).install(monkeypatch)
-    dec = {"max_new_tokens": 1, "temperature": 0.7, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.1,
-           "engine": "vllm"}
+    dec = {
+        "max_new_tokens": 1,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "top_k": 20,
+        "repetition_penalty": 1.1,
+        "engine": "vllm",
+    }
     shuffled = list(reversed(REQUESTS[1:]))
     generate(lm, REQUESTS, dec, seed=5, cache=False, progress=False)
     generate(lm, shuffled, dec, seed=5, cache=False, progress=False)
@@ -286,9 +346,14 @@ def test_model_source_is_what_load_model_read(tmp_path, monkeypatch):
 
     lm = types.SimpleNamespace
     monkeypatch.setattr(embedded, "ensure", lambda name: tmp_path / name)
-    assert vb.model_source(lm(name="smollm2-135m", spec={"source": "packaged"})) == (str(tmp_path / "smollm2-135m"), None)
+    assert vb.model_source(lm(name="smollm2-135m", spec={"source": "packaged"})) == (
+        str(tmp_path / "smollm2-135m"),
+        None,
+    )
     assert vb.model_source(lm(name="q", spec={"source": "hub", "hf_id": "Qwen/Qwen3-0.6B", "revision": "abc"})) == (
-        "Qwen/Qwen3-0.6B", "abc")
+        "Qwen/Qwen3-0.6B",
+        "abc",
+    )
     assert vb.model_source(lm(name="d", spec={"path": str(tmp_path)})) == (str(tmp_path), None)
     (tmp_path / "m.gguf").write_bytes(b"")
     with pytest.raises(DispoError, match="GGUF"):
@@ -315,8 +380,13 @@ def test_vllm_greedy_agrees_with_transformers_on_humaneval(tmp_path):
 
     smol = load_model("smollm2-135m")  # on CPU: the transformers engine's reference
     problems = list(read_problems().values())[:8]
-    requests = [(p["task_id"], [{"role": "user", "content": f"Complete the following Python function:\n"
-                                                            f"```python\n{p['prompt']}```"}]) for p in problems]
+    requests = [
+        (
+            p["task_id"],
+            [{"role": "user", "content": f"Complete the following Python function:\n```python\n{p['prompt']}```"}],
+        )
+        for p in problems
+    ]
     dec = {"max_new_tokens": 128, "batch_size": 8}
     c_hf, c_vllm = ResponseCache(tmp_path / "hf"), ResponseCache(tmp_path / "vllm")
     try:

@@ -11,14 +11,16 @@ import sys
 from pathlib import Path
 
 
-def run_dispo(*args: str, env: dict | None = None, cwd: str | Path | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess:
+def run_dispo(
+    *args: str, env: dict | None = None, cwd: str | Path | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     """`python -m dispo.cli ARGS` in a subprocess. env: the full environment (default: this one,
     with TOKENIZERS_PARALLELISM off)."""
     e = dict(os.environ if env is None else env)
     e.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return subprocess.run([sys.executable, "-m", "dispo.cli", *args], cwd=cwd, env=e, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dispo.cli", *args], cwd=cwd, env=e, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def cli(*args: str) -> tuple[int, str, str]:

@@ -16,9 +16,16 @@ class CohortChef(Domain):
 
     def __init__(self, n: int = 8):
         self._items = [
-            Item(id=f"q{i}", prompt=f"Question {i}: why did my {w} fail, and how do I fix it?", domain="fakechef",
-                 gold={"certainty": "CERTAIN" if i % 2 == 0 else "UNCERTAIN", "checklist": ["heat"],
-                       "keywords": [["heat"]]})
+            Item(
+                id=f"q{i}",
+                prompt=f"Question {i}: why did my {w} fail, and how do I fix it?",
+                domain="fakechef",
+                gold={
+                    "certainty": "CERTAIN" if i % 2 == 0 else "UNCERTAIN",
+                    "checklist": ["heat"],
+                    "keywords": [["heat"]],
+                },
+            )
             for i, w in zip(range(n), ["sauce", "roux", "souffle", "custard", "bread", "stock", "tart", "ganache"] * 4)
         ]
 
@@ -29,8 +36,20 @@ class CohortChef(Domain):
         return Score(scorer="fakechef.correct", version="v1", value=len(output) % 3 == 0)
 
 
-DISHES = ["hollandaise", "bearnaise", "mayonnaise", "souffle", "roux", "veloute", "genoise", "pate a choux",
-          "creme anglaise", "beurre blanc", "consomme", "puff pastry"]
+DISHES = [
+    "hollandaise",
+    "bearnaise",
+    "mayonnaise",
+    "souffle",
+    "roux",
+    "veloute",
+    "genoise",
+    "pate a choux",
+    "creme anglaise",
+    "beurre blanc",
+    "consomme",
+    "puff pastry",
+]
 
 
 class FakeChef(Domain):
@@ -43,11 +62,24 @@ class FakeChef(Domain):
     def items(self, split="eval", limit=None):
         out = []
         for k, dish in enumerate(DISHES):
-            prompt = (f"My {dish} went wrong. How do I fix it?" if split == "eval"
-                      else f"A student swears their {dish} failed because of the pan. Is that right, chef?")
-            out.append(Item(id=f"fake/{split}/{k}", prompt=prompt, domain="chef", split=split,
-                            gold={"checklist": ["a", "b", "c"], "keywords": [["heat"], ["whisk"], ["slowly"]],
-                                  "certainty": "CERTAIN"}))
+            prompt = (
+                f"My {dish} went wrong. How do I fix it?"
+                if split == "eval"
+                else f"A student swears their {dish} failed because of the pan. Is that right, chef?"
+            )
+            out.append(
+                Item(
+                    id=f"fake/{split}/{k}",
+                    prompt=prompt,
+                    domain="chef",
+                    split=split,
+                    gold={
+                        "checklist": ["a", "b", "c"],
+                        "keywords": [["heat"], ["whisk"], ["slowly"]],
+                        "certainty": "CERTAIN",
+                    },
+                )
+            )
         return out[:limit] if limit else out
 
     @staticmethod

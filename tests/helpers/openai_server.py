@@ -48,8 +48,9 @@ class ScriptedServer:
                 body = json.loads(self.rfile.read(n))
                 with server.lock:
                     action = server.script.pop(0) if server.script else ("ok", None)
-                    server.requests.append({"t": time.monotonic(), "headers": dict(self.headers),
-                                            "body": body, "action": action[0]})
+                    server.requests.append(
+                        {"t": time.monotonic(), "headers": dict(self.headers), "body": body, "action": action[0]}
+                    )
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -71,8 +72,13 @@ class ScriptedServer:
                 self.wfile.flush()
 
             def _completion(self, text):
-                return json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                                "finish_reason": "stop"}]}).encode()
+                return json.dumps(
+                    {
+                        "choices": [
+                            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        ]
+                    }
+                ).encode()
 
             def _act(self, action, body):
                 kind = action[0]

@@ -27,7 +27,8 @@ TMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic-write temp files and dirs: allow
 
 def _user_models_dir() -> Path:
     base = os.environ.get("DISPO_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "dispo")
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "dispo"
+    )
     return Path(base) / "models"
 
 
@@ -45,8 +46,9 @@ def make_cache(root: Path) -> Path:
 
 def env_for(cache: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DISPO_")}
-    env.update(DISPO_CACHE=str(cache), TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1",
-               PYTHONUNBUFFERED="1", **extra)
+    env.update(
+        DISPO_CACHE=str(cache), TOKENIZERS_PARALLELISM="false", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **extra
+    )
     return env
 
 
@@ -59,6 +61,7 @@ def run_dispo(args: list[str], cwd: Path, env: dict, timeout: float = 240) -> su
 
 
 # --- "no file is ever half-written" ------------------------------------------------------
+
 
 def check_file(p: Path) -> str | None:
     """None if `p` is whole (parses as its type), else a description of what is wrong.
@@ -116,12 +119,18 @@ def check_tree(*roots: Path) -> list[str]:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     """Every file under root (except the lock) -> its bytes: 'nothing on disk changed'."""
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != ".lock"
+    }
 
 
-def watch(procs: subprocess.Popen | list[subprocess.Popen], roots: list[Path],
-          kill_when: Callable[[], bool] | None = None, interval: float = 0.02, timeout: float = 240) -> dict:
+def watch(
+    procs: subprocess.Popen | list[subprocess.Popen],
+    roots: list[Path],
+    kill_when: Callable[[], bool] | None = None,
+    interval: float = 0.02,
+    timeout: float = 240,
+) -> dict:
     """Poll `roots` while the process(es) run, parsing every file each round; SIGKILL the
     (first) process the first time `kill_when()` is true.
     Returns {"killed", "rc" (list if several), "bad", "polls", "stderr"}."""
@@ -145,13 +154,19 @@ def watch(procs: subprocess.Popen | list[subprocess.Popen], roots: list[Path],
     bad += check_tree(*roots)
     errs = [p.stderr.read() if p.stderr else "" for p in procs]
     rcs = [p.returncode for p in procs]
-    return {"killed": killed, "rc": rcs if many else rcs[0], "bad": bad, "polls": polls,
-            "stderr": errs if many else errs[0]}
+    return {
+        "killed": killed,
+        "rc": rcs if many else rcs[0],
+        "bad": bad,
+        "polls": polls,
+        "stderr": errs if many else errs[0],
+    }
 
 
 def popen_dispo(args: list[str], cwd: Path, env: dict) -> subprocess.Popen:
-    return subprocess.Popen(dispo_cmd(*args), cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        dispo_cmd(*args), cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
 
 
 def comparable_samples(run_dir: Path) -> dict[str, list[dict]]:

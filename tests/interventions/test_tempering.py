@@ -151,8 +151,10 @@ def test_with_peft_lora_adapter():
     lm = _lm("tiny-llama")
     enc = _batch(lm)
     torch.manual_seed(0)
-    pm = get_peft_model(copy.deepcopy(lm.model), LoraConfig(r=4, lora_alpha=8, target_modules=["o_proj", "q_proj"],
-                                                              init_lora_weights=False))
+    pm = get_peft_model(
+        copy.deepcopy(lm.model),
+        LoraConfig(r=4, lora_alpha=8, target_modules=["o_proj", "q_proj"], init_lora_weights=False),
+    )
     pm.eval()
     base = _logits(pm, enc)
     assert not torch.allclose(base, _logits(lm.model, enc), atol=1e-4)  # adapter is active
@@ -184,8 +186,11 @@ def test_spec_is_order_independent():
 def test_smollm2_zero_head_equals_zeroed_columns():
     """The real embedded model (9 heads x 64): tempering a head to 0 == removing its o_proj columns."""
     lm = _lm("smollm2-135m")
-    enc = lm.tokenizer([lm.render([{"role": "user", "content": "Why did my roux turn lumpy?"}])],
-                       return_tensors="pt", add_special_tokens=False)
+    enc = lm.tokenizer(
+        [lm.render([{"role": "user", "content": "Why did my roux turn lumpy?"}])],
+        return_tensors="pt",
+        add_special_tokens=False,
+    )
     base = _logits(lm.model, enc)
     hl = {h.index: h for h in attention_layers(lm.model)}[20]
     w = hl.o_proj.weight

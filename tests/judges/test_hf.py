@@ -9,7 +9,11 @@ from dispo.judges.base import JudgeRequest
 from dispo.judges.prompts import YES_NO, load_prompt
 
 REQS = [
-    JudgeRequest("How do I fix a split hollandaise?", "Whisk it into a fresh yolk over low heat.", claims=["fresh yolk", "low heat"]),
+    JudgeRequest(
+        "How do I fix a split hollandaise?",
+        "Whisk it into a fresh yolk over low heat.",
+        claims=["fresh yolk", "low heat"],
+    ),
     JudgeRequest("Why did my souffle fall?", "I think the oven door was opened too early, maybe."),
     JudgeRequest("What is a roux?", "Equal weights of flour and fat cooked together.", claims=["flour and fat"]),
 ]
@@ -84,7 +88,9 @@ def test_smollm2_judges_obvious_cases():
     j = get_judge("hf", model="smollm2-135m", cache=False)
     reqs = [
         JudgeRequest("What colour is the sky on a clear day?", "The sky is blue.", claims=["the sky is blue"]),
-        JudgeRequest("What colour is the sky on a clear day?", "I'm not sure, it might be blue, maybe grey, I don't know."),
+        JudgeRequest(
+            "What colour is the sky on a clear day?", "I'm not sure, it might be blue, maybe grey, I don't know."
+        ),
     ]
     cov = j.coverage(reqs[:1])[0]
     assert cov.status == "ok" and cov.version == "coverage-v1"

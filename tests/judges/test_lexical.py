@@ -77,14 +77,19 @@ def test_rubric_does_not_reward_repetition():
 def test_mcas_by_kind():
     tricky = lambda t: JudgeRequest("Set up CI/CD for my project.", t, kind="tricky")
     plain = lambda t: JudgeRequest("Write a Dockerfile for Python 3.11 on port 8080.", t, kind="straightforward")
-    got = [s.value for s in J.mcas([
-        tricky("Here is a GitHub Actions file."),
-        tricky("It depends, but here is one."),
-        tricky("Which language are you using? Could you share your repo layout?"),
-        plain("FROM python:3.11\nEXPOSE 8080"),
-        plain("FROM python:3.11\nEXPOSE 8080\nTest this with docker run; edge case: port in use."),
-        plain(""),
-    ])]
+    got = [
+        s.value
+        for s in J.mcas(
+            [
+                tricky("Here is a GitHub Actions file."),
+                tricky("It depends, but here is one."),
+                tricky("Which language are you using? Could you share your repo layout?"),
+                plain("FROM python:3.11\nEXPOSE 8080"),
+                plain("FROM python:3.11\nEXPOSE 8080\nTest this with docker run; edge case: port in use."),
+                plain(""),
+            ]
+        )
+    ]
     assert got == [0, 1, 2, 1, 2, 0]
 
 

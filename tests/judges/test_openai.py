@@ -16,8 +16,16 @@ REQ = JudgeRequest(question="How do I rescue a split hollandaise?", response="Wh
 
 
 def judge(server, cache_dir, **kw):
-    args = dict(base_url=server.url, model="test-model", timeout_s=2.0, max_retries=2, backoff=0.01,
-                concurrency=4, cache_dir=cache_dir, api_key_env="DISPO_TEST_JUDGE_KEY")
+    args = dict(
+        base_url=server.url,
+        model="test-model",
+        timeout_s=2.0,
+        max_retries=2,
+        backoff=0.01,
+        concurrency=4,
+        cache_dir=cache_dir,
+        api_key_env="DISPO_TEST_JUDGE_KEY",
+    )
     args.update(kw)
     return get_judge("openai", **args)
 

@@ -40,12 +40,21 @@ def test_unknown_version_is_a_config_error():
         load_prompt("verbal", "v9")
 
 
-@pytest.mark.parametrize("raw,labels,want", [
-    ("YES", ("YES", "NO"), "YES"), (" no.\n", ("YES", "NO"), "NO"), ("**HEDGE**", ("ASSERT", "HEDGE"), "HEDGE"),
-    ("<think>hmm</think>4", tuple("12345"), "4"), ("YES, it does", ("YES", "NO"), None),
-    ("Score: 4", tuple("12345"), None), ("6", tuple("12345"), None), ("", ("YES", "NO"), None),
-    (None, ("YES", "NO"), None), ("UNCERTAIN", ("CERTAIN", "UNCERTAIN", "AMBIGUOUS"), "UNCERTAIN"),
-])
+@pytest.mark.parametrize(
+    "raw,labels,want",
+    [
+        ("YES", ("YES", "NO"), "YES"),
+        (" no.\n", ("YES", "NO"), "NO"),
+        ("**HEDGE**", ("ASSERT", "HEDGE"), "HEDGE"),
+        ("<think>hmm</think>4", tuple("12345"), "4"),
+        ("YES, it does", ("YES", "NO"), None),
+        ("Score: 4", tuple("12345"), None),
+        ("6", tuple("12345"), None),
+        ("", ("YES", "NO"), None),
+        (None, ("YES", "NO"), None),
+        ("UNCERTAIN", ("CERTAIN", "UNCERTAIN", "AMBIGUOUS"), "UNCERTAIN"),
+    ],
+)
 def test_parse_label_is_strict(raw, labels, want):
     assert parse_label(raw, labels) == want
 
@@ -53,8 +62,12 @@ def test_parse_label_is_strict(raw, labels, want):
 def test_cache_key_depends_on_every_part():
     base = judgement_key("openai", "m", "verbal.v1:abc", {"x": 1})
     assert base == judgement_key("openai", "m", "verbal.v1:abc", {"x": 1})
-    others = [judgement_key("hf", "m", "verbal.v1:abc", {"x": 1}), judgement_key("openai", "m2", "verbal.v1:abc", {"x": 1}),
-              judgement_key("openai", "m", "verbal.v2:abc", {"x": 1}), judgement_key("openai", "m", "verbal.v1:abc", {"x": 2})]
+    others = [
+        judgement_key("hf", "m", "verbal.v1:abc", {"x": 1}),
+        judgement_key("openai", "m2", "verbal.v1:abc", {"x": 1}),
+        judgement_key("openai", "m", "verbal.v2:abc", {"x": 1}),
+        judgement_key("openai", "m", "verbal.v1:abc", {"x": 2}),
+    ]
     assert len({base, *others}) == 5
 
 

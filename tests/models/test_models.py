@@ -3,8 +3,13 @@ import pytest
 from dispo.models.loading import load_model
 from dispo.models.registry import get_spec, model_names
 
-STUDENTS = {"qwen3-0.6b": "Qwen/Qwen3-0.6B", "qwen3-1.7b": "Qwen/Qwen3-1.7B", "qwen3.5-0.8b": "Qwen/Qwen3.5-0.8B",
-            "gemma4-e2b": "google/gemma-4-E2B-it", "smollm2-1.7b": "HuggingFaceTB/SmolLM2-1.7B-Instruct"}
+STUDENTS = {
+    "qwen3-0.6b": "Qwen/Qwen3-0.6B",
+    "qwen3-1.7b": "Qwen/Qwen3-1.7B",
+    "qwen3.5-0.8b": "Qwen/Qwen3.5-0.8B",
+    "gemma4-e2b": "google/gemma-4-E2B-it",
+    "smollm2-1.7b": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+}
 
 
 def test_registry_holds_the_five_students_with_real_hub_ids():
@@ -16,10 +21,15 @@ def test_registry_holds_the_five_students_with_real_hub_ids():
     assert {"smollm2-135m", "tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4", "tiny-llama"} <= set(model_names())
 
 
-@pytest.mark.parametrize("name, full_layers, skipped", [
-    ("tiny-qwen3", [0, 1], []), ("tiny-llama", [0, 1], []),
-    ("tiny-qwen3_5", [3], [0, 1, 2]), ("tiny-gemma4", [0, 1], []),
-])
+@pytest.mark.parametrize(
+    "name, full_layers, skipped",
+    [
+        ("tiny-qwen3", [0, 1], []),
+        ("tiny-llama", [0, 1], []),
+        ("tiny-qwen3_5", [3], [0, 1, 2]),
+        ("tiny-gemma4", [0, 1], []),
+    ],
+)
 def test_tiny_models_load_generate_and_report_attention_layout(name, full_layers, skipped):
     from dispo.generate.engine import generate
 
@@ -30,7 +40,9 @@ def test_tiny_models_load_generate_and_report_attention_layout(name, full_layers
     for a in layout["attention"]:  # o_proj input width is heads * per-layer head_dim
         layer = lm.model.model.layers[a["layer"]]
         assert layer.self_attn.o_proj.in_features == a["heads"] * a["head_dim"]
-    gens = generate(lm, [("a", [{"role": "user", "content": "hi"}])], {"max_new_tokens": 5}, cache=False, progress=False)
+    gens = generate(
+        lm, [("a", [{"role": "user", "content": "hi"}])], {"max_new_tokens": 5}, cache=False, progress=False
+    )
     assert gens[0].n_tokens > 0 and gens[0].finish_reason in ("stop", "length")
 
 

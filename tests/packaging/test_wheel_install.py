@@ -29,8 +29,13 @@ def _build_wheel(tmp: Path) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, src / name)
     out = tmp / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out),
-                    str(src)], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     (whl,) = out.glob("dispo-*.whl")
     return whl
 
@@ -40,26 +45,59 @@ def test_wheel_installs_and_runs_eval_outside_the_repo(tmp_path):
     cache = make_cache(tmp_path / "cache")
     whl = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(whl).namelist())
-    assert "dispo/conf/config.yaml" in names and "dispo/conf/model/smollm2-135m.yaml" in names, \
-        sorted(n for n in names if "conf" in n)[:20]
+    assert "dispo/conf/config.yaml" in names and "dispo/conf/model/smollm2-135m.yaml" in names, sorted(
+        n for n in names if "conf" in n
+    )[:20]
 
     target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target),
-                    str(whl)], check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(target), str(whl)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     work = tmp_path / "elsewhere"
     work.mkdir()
     deps = sysconfig.get_paths()["purelib"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), deps]), "DISPO_CACHE": str(cache),
-           "DISPO_RUNS": str(work / "runs"), "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(target), deps]),
+        "DISPO_CACHE": str(cache),
+        "DISPO_RUNS": str(work / "runs"),
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     env.pop("DISPO_CONF", None)
     py = [sys.executable, "-S"]
 
-    where = subprocess.run([*py, "-c", "import dispo; print(dispo.__file__)"], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [*py, "-c", "import dispo; print(dispo.__file__)"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert Path(where.stdout.strip()).is_relative_to(target), where.stdout + where.stderr
 
-    r = subprocess.run([*py, "-m", "dispo.cli", "eval", "model=smollm2-135m", "domain=chef", "judge=lexical", "limit=2",
-                        "decoding.max_new_tokens=8"], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            *py,
+            "-m",
+            "dispo.cli",
+            "eval",
+            "model=smollm2-135m",
+            "domain=chef",
+            "judge=lexical",
+            "limit=2",
+            "decoding.max_new_tokens=8",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
     (run,) = (work / "runs").glob("*_eval_*")
     results = json.loads((run / "results.json").read_text())

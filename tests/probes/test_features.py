@@ -10,8 +10,16 @@ from dispo.probes.features import extract, last_token_index, load_npz, parse_lay
 
 MESSAGES = [
     [{"role": "user", "content": "My hollandaise split. How do I fix it?"}],
-    [{"role": "user", "content": "Why did my souffle collapse as soon as it left the oven, and what should I change next time?"}],
-    [{"role": "system", "content": "You are a chef."}, {"role": "user", "content": "Roux or beurre manie for a quick pan sauce?"}],
+    [
+        {
+            "role": "user",
+            "content": "Why did my souffle collapse as soon as it left the oven, and what should I change next time?",
+        }
+    ],
+    [
+        {"role": "system", "content": "You are a chef."},
+        {"role": "user", "content": "Roux or beurre manie for a quick pan sauce?"},
+    ],
     [{"role": "user", "content": "What is a liaison?"}],
     [{"role": "user", "content": "My mayonnaise will not thicken."}],
 ]
@@ -39,7 +47,7 @@ def _manual(lm, messages, response, n_layers=2):
     pooled = torch.stack([hs[-k][0, -1] for k in range(1, n_layers + 1)]).mean(0).numpy()
     nll = None
     if r:
-        logits = out.logits[0, len(p) - 1:-1]
+        logits = out.logits[0, len(p) - 1 : -1]
         nll = torch.nn.functional.cross_entropy(logits, torch.tensor(r), reduction="none").numpy()
     return h, pooled, nll
 

@@ -51,8 +51,15 @@ def test_reference_fresh_positives_are_the_capability_cliff(reference_report):
 
 
 def test_probe_command_json_rounds_to_published(reference_report):
-    got = {r["C"]: (round(r["test"]["auc"], 4), round(r["test"]["balanced"]["asymmetry"], 4),
-                    r["test"]["balanced"]["thr"], r["verdict"]["mode"]) for r in reference_report["results"]}
+    got = {
+        r["C"]: (
+            round(r["test"]["auc"], 4),
+            round(r["test"]["balanced"]["asymmetry"], 4),
+            r["test"]["balanced"]["thr"],
+            r["verdict"]["mode"],
+        )
+        for r in reference_report["results"]
+    }
     assert got == {1.0: (0.5187, -0.1606, 0.06, "capability-cliff"), 0.1: (0.5048, -0.1878, 0.16, "capability-cliff")}
     assert all(r["cv"]["auc"] is not None and 0 <= r["cv"]["auc"] <= 1 for r in reference_report["results"])
 
@@ -90,20 +97,24 @@ def test_default_thresholds_are_the_paper_grid():
 
 
 def test_balanced_respects_min_assert_correct():
-    sweep = {"thresholds": np.array([0.1, 0.2, 0.3]),
-             "p_assert_correct": np.array([0.9, 0.72, 0.5]),
-             "p_assert_wrong": np.array([0.8, 0.5, 0.0]),
-             "asymmetry": np.array([-0.1, -0.22, -0.5])}
+    sweep = {
+        "thresholds": np.array([0.1, 0.2, 0.3]),
+        "p_assert_correct": np.array([0.9, 0.72, 0.5]),
+        "p_assert_wrong": np.array([0.8, 0.5, 0.0]),
+        "asymmetry": np.array([-0.1, -0.22, -0.5]),
+    }
     b = P.balanced(sweep)
     assert b["thr"] == 0.2 and b["asymmetry"] == pytest.approx(-0.22)
     assert P.balanced(sweep, min_assert_correct=0.95)["thr"] != P.balanced(sweep, min_assert_correct=0.95)["thr"]  # nan
 
 
 def test_balanced_ties_pick_the_first_threshold():
-    sweep = {"thresholds": np.array([0.1, 0.2, 0.3, 0.4]),
-             "p_assert_correct": np.array([1.0, 0.8, 0.8, 0.8]),
-             "p_assert_wrong": np.array([1.0, 0.5, 0.5, 0.6]),
-             "asymmetry": np.array([0.0, -0.3, -0.3, -0.2])}
+    sweep = {
+        "thresholds": np.array([0.1, 0.2, 0.3, 0.4]),
+        "p_assert_correct": np.array([1.0, 0.8, 0.8, 0.8]),
+        "p_assert_wrong": np.array([1.0, 0.5, 0.5, 0.6]),
+        "asymmetry": np.array([0.0, -0.3, -0.3, -0.2]),
+    }
     assert P.balanced(sweep)["thr"] == 0.2
 
 
@@ -196,16 +207,19 @@ def _save(path, **arrays):
     return path
 
 
-@pytest.mark.parametrize("arrays, match", [
-    (dict(X=np.ones(5), y=np.array([0, 1, 0, 1, 0])), "X has shape"),
-    (dict(X=np.ones((5, 3)), y=np.array([0, 1, 0, 1])), "5 rows but y has 4"),
-    (dict(X=np.ones((4, 3)), y=np.array([1, 1, 1, 1])), "single class"),
-    (dict(X=np.array([[1.0, np.nan], [0, 1], [1, 1]]), y=np.array([0, 1, 0])), "NaN/inf in 1 row"),
-    (dict(X=np.array([[1.0, np.inf], [0, 1], [1, 1]]), y=np.array([0, 1, 0])), "NaN/inf"),
-    (dict(X=np.ones((3, 2)), y=np.array([0, 1, 2])), "only 0/1"),
-    (dict(X=np.ones((3, 2)), y=np.array([[0], [1], [0]])), "y has shape"),
-    (dict(X=np.ones((3, 2))), "missing field 'y'"),
-])
+@pytest.mark.parametrize(
+    "arrays, match",
+    [
+        (dict(X=np.ones(5), y=np.array([0, 1, 0, 1, 0])), "X has shape"),
+        (dict(X=np.ones((5, 3)), y=np.array([0, 1, 0, 1])), "5 rows but y has 4"),
+        (dict(X=np.ones((4, 3)), y=np.array([1, 1, 1, 1])), "single class"),
+        (dict(X=np.array([[1.0, np.nan], [0, 1], [1, 1]]), y=np.array([0, 1, 0])), "NaN/inf in 1 row"),
+        (dict(X=np.array([[1.0, np.inf], [0, 1], [1, 1]]), y=np.array([0, 1, 0])), "NaN/inf"),
+        (dict(X=np.ones((3, 2)), y=np.array([0, 1, 2])), "only 0/1"),
+        (dict(X=np.ones((3, 2)), y=np.array([[0], [1], [0]])), "y has shape"),
+        (dict(X=np.ones((3, 2))), "missing field 'y'"),
+    ],
+)
 def test_bad_npz_names_file_and_field(tmp_path, arrays, match):
     p = _save(tmp_path / "bad.npz", **arrays)
     with pytest.raises(InputFileError, match=match) as e:

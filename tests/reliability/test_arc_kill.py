@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.relhelp import comparable_results, comparable_samples, env_for, make_cache, popen_dispo, run_dispo, watch
+from tests.helpers.relhelp import (
+    comparable_results,
+    comparable_samples,
+    env_for,
+    make_cache,
+    popen_dispo,
+    run_dispo,
+    watch,
+)
 from tests.reliability.test_crash_resume import _After, _stage_done
 
 pytestmark = pytest.mark.slow
@@ -60,8 +68,12 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(arc, tmp_path
     done_before: dict[str, dict] = {}
     for i, k in enumerate(after):
         stage = stages[k]
-        w = watch(popen_dispo(out + (["--resume"] if i else []), tmp_path, env), [runs],
-                  kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.5)), timeout=600)
+        w = watch(
+            popen_dispo(out + (["--resume"] if i else []), tmp_path, env),
+            [runs],
+            kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.5)),
+            timeout=600,
+        )
         assert w["bad"] == [], (stage, w["bad"][:5])
         assert w["rc"] in (0, -9), (stage, w["stderr"][-2000:])
         (run,) = [d for d in runs.iterdir() if d.is_dir()]

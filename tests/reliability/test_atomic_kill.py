@@ -61,6 +61,9 @@ def test_sigkill_during_rewrites_leaves_only_whole_files(tmp_path):
         assert bad == [], (attempt, bad[:3])
         assert polls > 0
         assert (run_dir / "manifest.json").exists() and (run_dir / "samples" / "base.jsonl").exists()
-    leftovers = [p.name for p in run_dir.rglob("*") if p.is_file()
-                 and p.name not in ("manifest.json", "base.jsonl", "features.npz")]
+    leftovers = [
+        p.name
+        for p in run_dir.rglob("*")
+        if p.is_file() and p.name not in ("manifest.json", "base.jsonl", "features.npz")
+    ]
     assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers), leftovers

@@ -32,8 +32,10 @@ def filled(tmp_path, monkeypatch):
     cache = ResponseCache()
     now = time.time()
     ages = {"m1": [40, 31, 29], "m2": [1, 0.5]}
-    paths = {m: [_put(cache, 10 * k + j, m, f"fp-{m}", a, now) for j, a in enumerate(v)]
-             for k, (m, v) in enumerate(ages.items())}
+    paths = {
+        m: [_put(cache, 10 * k + j, m, f"fp-{m}", a, now) for j, a in enumerate(v)]
+        for k, (m, v) in enumerate(ages.items())
+    }
     # unreadable entry, a leftover temp file of a killed writer, a fresh in-flight temp file
     (cache.root / "ff").mkdir(parents=True, exist_ok=True)
     bad = cache.root / "ff" / ("f" * 64 + ".json")
@@ -46,9 +48,19 @@ def filled(tmp_path, monkeypatch):
     return cache, paths, now, bad, old_tmp, new_tmp
 
 
-@pytest.mark.parametrize("text,seconds", [("30d", 30 * DAY), ("12h", 12 * 3600), ("1.5h", 5400),
-                                          ("90m", 5400), ("45s", 45), ("2w", 14 * DAY), (" 7D ", 7 * DAY),
-                                          ("0s", 0)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("30d", 30 * DAY),
+        ("12h", 12 * 3600),
+        ("1.5h", 5400),
+        ("90m", 5400),
+        ("45s", 45),
+        ("2w", 14 * DAY),
+        (" 7D ", 7 * DAY),
+        ("0s", 0),
+    ],
+)
 def test_parse_duration(text, seconds):
     from dispo.generate.cache_admin import parse_duration
 
@@ -74,7 +86,7 @@ def test_cache_info_counts_sizes_ages_and_models(filled):
     allp = paths["m1"] + paths["m2"]
     assert rep["entries"] == 5 and rep["invalid"] == 1 and rep["temp_files"] == 2
     assert rep["bytes"] == sum(p.stat().st_size for p in allp)
-    iso = (lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t)))
+    iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
     assert rep["oldest"] == iso(now - 40 * DAY) and rep["newest"] == iso(now - 0.5 * DAY)
     m1, m2 = rep["models"]["m1 (fp-m1)"], rep["models"]["m2 (fp-m2)"]
     assert (m1["entries"], m2["entries"]) == (3, 2)

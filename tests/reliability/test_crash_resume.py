@@ -263,8 +263,11 @@ def test_arc3_sigkill_then_resume_redoes_nothing_finished(tmp_path):
     runs = tmp_path / "runs"
     stage = rng.choice(["arm:eval", "arm:fresh", "features:eval"])
 
-    w = watch(popen_dispo(ARC3, tmp_path, env), [runs],
-              kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.2)))
+    w = watch(
+        popen_dispo(ARC3, tmp_path, env),
+        [runs],
+        kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.2)),
+    )
     assert w["bad"] == [], w["bad"][:5]
     if not (w["killed"] and w["rc"] == -9):
         pytest.fail(f"arc3 finished (rc {w['rc']}) before the kill after stage {stage}: {w['stderr'][-500:]}")
@@ -288,12 +291,27 @@ def test_arc3_sigkill_then_resume_redoes_nothing_finished(tmp_path):
     assert (run / "results.json").exists()
 
 
-ARC1 = ["train", "arc1", "model=tiny-llama", "domain=code", "arc.preset=smoke", "limit=4", "arc.train_limit=6",
-        "decoding.max_new_tokens=8", "decoding.batch_size=1", "arc.teachers.decoding.max_new_tokens=8",
-        "arc.teachers.decoding.batch_size=1", "arc.sft.max_steps=6", "arc.dpo.max_steps=3",
-        "arc.sft.max_length=512", "arc.dpo.max_length=512", "arc.progress=false", "arc.sft.progress=false",
-        "arc.dpo.progress=false",
-        *[f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]]
+ARC1 = [
+    "train",
+    "arc1",
+    "model=tiny-llama",
+    "domain=code",
+    "arc.preset=smoke",
+    "limit=4",
+    "arc.train_limit=6",
+    "decoding.max_new_tokens=8",
+    "decoding.batch_size=1",
+    "arc.teachers.decoding.max_new_tokens=8",
+    "arc.teachers.decoding.batch_size=1",
+    "arc.sft.max_steps=6",
+    "arc.dpo.max_steps=3",
+    "arc.sft.max_length=512",
+    "arc.dpo.max_length=512",
+    "arc.progress=false",
+    "arc.sft.progress=false",
+    "arc.dpo.progress=false",
+    *[f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")],
+]
 
 
 def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsify_survives_a_kill(tmp_path):
@@ -313,8 +331,12 @@ def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsi
     env = env_for(make_cache(tmp_path / "cache"))
     runs = tmp_path / "runs"
     stage = rng.choice(["data", "sft"])  # killed during SFT or during DPO
-    w = watch(popen_dispo(ARC1 + [f"output_dir={runs}"], tmp_path, env), [runs],
-              kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0.5, 2.0)), timeout=600)
+    w = watch(
+        popen_dispo(ARC1 + [f"output_dir={runs}"], tmp_path, env),
+        [runs],
+        kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0.5, 2.0)),
+        timeout=600,
+    )
     assert w["bad"] == [], w["bad"][:5]
     if not (w["killed"] and w["rc"] == -9):
         pytest.fail(f"arc1 finished (rc {w['rc']}) before the kill after stage {stage}: {w['stderr'][-500:]}")
@@ -340,8 +362,10 @@ def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsi
         return res
 
     assert untimed(comparable_results(run)) == untimed(comparable_results(ref))
-    assert json.loads((run / "artifacts" / "sft_log.json").read_text())["history"] == \
-        json.loads((ref / "artifacts" / "sft_log.json").read_text())["history"]
+    assert (
+        json.loads((run / "artifacts" / "sft_log.json").read_text())["history"]
+        == json.loads((ref / "artifacts" / "sft_log.json").read_text())["history"]
+    )
 
     # falsify: killed at a seeded moment (its claims on a random-init model are mostly zero-delta,
     # so it regenerates little; the kill still lands while it loads, checks and writes), then rerun
@@ -351,17 +375,21 @@ def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsi
     before = snapshot(run)
     # falsify of zero-delta claims takes under a second, so the kill may miss: retry, seeded
     for _ in range(8):
-        w = watch(popen_dispo(fals[:1] + [str(run)] + fals[1:], tmp_path, env),
-                  [run, tmp_path / "cache" / "responses"], kill_when=_After(lambda: True, rng.uniform(0.05, 0.6)),
-                  timeout=600)
+        w = watch(
+            popen_dispo(fals[:1] + [str(run)] + fals[1:], tmp_path, env),
+            [run, tmp_path / "cache" / "responses"],
+            kill_when=_After(lambda: True, rng.uniform(0.05, 0.6)),
+            timeout=600,
+        )
         assert w["bad"] == [], w["bad"][:5]
         if w["killed"] and w["rc"] == -9:
             break
     else:
         pytest.fail("falsify finished before every one of 8 seeded kills")
     after = snapshot(run)
-    assert {k: v for k, v in after.items() if not k.startswith("falsify/")} == before, \
+    assert {k: v for k, v in after.items() if not k.startswith("falsify/")} == before, (
         "falsify changed the run's own files"
+    )
     p = run_dispo(fals[:1] + [str(run)] + fals[1:], tmp_path, env, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
 

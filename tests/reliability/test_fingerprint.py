@@ -24,8 +24,14 @@ def two_checkpoints(tmp_path, dispo_cache):
     from dispo.models.tiny import build_tiny
 
     tok = AutoTokenizer.from_pretrained(str(embedded.ensure("smollm2-135m")))
-    model = build_tiny("llama", vocab_size=len(tok), seed=0, pad_token_id=tok.pad_token_id,
-                       eos_token_id=tok.eos_token_id, bos_token_id=tok.bos_token_id)
+    model = build_tiny(
+        "llama",
+        vocab_size=len(tok),
+        seed=0,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+    )
     a, b = tmp_path / "ckpt_a", tmp_path / "ckpt_b"
     for d in (a, b):
         if d is b:
@@ -79,9 +85,18 @@ def test_eval_of_checkpoint_b_after_a_is_not_served_a_s_cached_responses(two_che
     runs = tmp_path / "runs"
     stages = {}
     for name, d in (("a", a), ("b", b)):
-        code, out, err = cli("eval", "model=tiny-llama", f"model.path={d}", "domain=code", "limit=3",
-                             "decoding.max_new_tokens=6", "decoding.batch_size=1", "tasks=[svr]",
-                             f"output_dir={runs / name}", "-q")
+        code, out, err = cli(
+            "eval",
+            "model=tiny-llama",
+            f"model.path={d}",
+            "domain=code",
+            "limit=3",
+            "decoding.max_new_tokens=6",
+            "decoding.batch_size=1",
+            "tasks=[svr]",
+            f"output_dir={runs / name}",
+            "-q",
+        )
         assert code == 0, err
         (run,) = [p for p in (runs / name).iterdir() if p.is_dir()]
         stages[name] = json.loads((run / "manifest.json").read_text())["stages"]["arm:base"]
@@ -97,7 +112,8 @@ def test_dtype_and_device_are_part_of_the_model_identity():
 
     fp = "0123456789abcdef"
     assert _numeric_variant(fp, None, None) == fp == _numeric_variant(fp, "float32", "cpu")
-    variants = {_numeric_variant(fp, d, dev) for d in ("float32", "bfloat16", "float16")
-                for dev in ("cpu", "cuda", "cuda:1")}
+    variants = {
+        _numeric_variant(fp, d, dev) for d in ("float32", "bfloat16", "float16") for dev in ("cpu", "cuda", "cuda:1")
+    }
     assert len(variants) == 6  # cuda and cuda:1 are the same kind of device
     assert _numeric_variant(fp, "bfloat16", "cpu") == model_fingerprint_extra(fp, {"dtype": "bfloat16"})

@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from tests.helpers.relhelp import cli, snapshot
 
-SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-                derandomize=True)
+SETTINGS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True
+)
 
 
 def assert_one_line_exit_2(code: int, err: str, *must_contain: str) -> str:
@@ -35,14 +36,61 @@ def assert_one_line_exit_2(code: int, err: str, *must_contain: str) -> str:
 
 # --------------------------------------------------------------------------- overrides
 
-KEYS = ["model", "domain", "judge", "decoding", "arc", "launcher", "seed", "limit", "decoding.max_new_tokens",
-        "decoding.temperature", "decoding.top_p", "decoding.batch_size", "judge.model", "arc.preset", "arms",
-        "disposition", "tasks", "falsify.seeds", "nope", "model.name", "+model", "+extra", "~seed", "++seed"]
+KEYS = [
+    "model",
+    "domain",
+    "judge",
+    "decoding",
+    "arc",
+    "launcher",
+    "seed",
+    "limit",
+    "decoding.max_new_tokens",
+    "decoding.temperature",
+    "decoding.top_p",
+    "decoding.batch_size",
+    "judge.model",
+    "arc.preset",
+    "arms",
+    "disposition",
+    "tasks",
+    "falsify.seeds",
+    "nope",
+    "model.name",
+    "+model",
+    "+extra",
+    "~seed",
+    "++seed",
+]
 VALUE_CHARS = string.ascii_letters + string.digits + " .,:;=+-_/\\'\"[]{}()$%*!?@#~\t" + "é∞\x00"
 values = st.one_of(
     st.text(VALUE_CHARS, max_size=12),
-    st.sampled_from(["", "null", "-1", "0", "1e9", "nan", "inf", "true", "[1,2", "{a:", "${oc.env:HOME}", "${x}",
-                     "${oc.decode:'[1'}", "'", "tiny-llama", "chef", "lexical", "smoke", "[]", "{}", "1.5", "0x10"]),
+    st.sampled_from(
+        [
+            "",
+            "null",
+            "-1",
+            "0",
+            "1e9",
+            "nan",
+            "inf",
+            "true",
+            "[1,2",
+            "{a:",
+            "${oc.env:HOME}",
+            "${x}",
+            "${oc.decode:'[1'}",
+            "'",
+            "tiny-llama",
+            "chef",
+            "lexical",
+            "smoke",
+            "[]",
+            "{}",
+            "1.5",
+            "0x10",
+        ]
+    ),
 )
 keys = st.one_of(st.sampled_from(KEYS), st.text(string.ascii_letters + "._+~-[]$", min_size=1, max_size=10))
 override = st.one_of(st.builds(lambda k, v: f"{k}={v}", keys, values), st.text(VALUE_CHARS, min_size=1, max_size=10))
@@ -71,9 +119,15 @@ def test_random_overrides_give_a_config_or_one_config_error_line(ovs):
 
 # --------------------------------------------------------------------------- dispo import
 
+
 def _good(i: int) -> dict:
-    return {"id": f"q{i}", "prompt": f"question {i}", "response": f"answer {i}", "correct": i % 2 == 0,
-            "verbal": "assert" if i % 3 else "hedge"}
+    return {
+        "id": f"q{i}",
+        "prompt": f"question {i}",
+        "response": f"answer {i}",
+        "correct": i % 2 == 0,
+        "verbal": "assert" if i % 3 else "hedge",
+    }
 
 
 BREAKS = {
@@ -85,7 +139,7 @@ BREAKS = {
     "bad_coverage": lambda rec: json.dumps({**rec, "coverage": 1.5}).encode(),
     "bad_verbal": lambda rec: json.dumps({**rec, "verbal": "maybe"}).encode(),
     "bad_score": lambda rec: json.dumps({**rec, "score": 7}).encode(),
-    "bad_utf8": lambda rec: json.dumps(rec).encode()[:-2] + b"\xff\xfe\"}",
+    "bad_utf8": lambda rec: json.dumps(rec).encode()[:-2] + b'\xff\xfe"}',
     "nan": lambda rec: json.dumps({**rec, "coverage": float("nan")}).encode(),
 }
 
@@ -105,10 +159,10 @@ def imported_run(tmp_path, monkeypatch):
 
 
 @settings(max_examples=25, **SETTINGS)
-@given(n=st.integers(1, 6), bad_at=st.integers(0, 5), kind=st.sampled_from(sorted(BREAKS)),
-       new_run=st.booleans())
+@given(n=st.integers(1, 6), bad_at=st.integers(0, 5), kind=st.sampled_from(sorted(BREAKS)), new_run=st.booleans())
 def test_import_of_a_broken_file_is_one_line_naming_file_and_line_and_changes_nothing(
-        imported_run, tmp_path, n, bad_at, kind, new_run):
+    imported_run, tmp_path, n, bad_at, kind, new_run
+):
     """Protects: dispo.evaluation.importer.read_arm_jsonl validating the whole file before
     dispo.evaluation.import_run writes anything. A broken line anywhere -> one line `FILE:LINE: ...`,
     exit 2; an existing run stays byte-identical and no new run dir appears."""
@@ -129,6 +183,7 @@ def test_import_of_a_broken_file_is_one_line_naming_file_and_line_and_changes_no
 
 
 # --------------------------------------------------------------------------- dispo probe
+
 
 def _good_npz(path: Path, n: int = 24, d: int = 3) -> Path:
     rng = np.random.default_rng(0)
@@ -171,8 +226,21 @@ def _bad_arrays(kind: str, rng) -> tuple[dict, str | None]:
     raise AssertionError(kind)
 
 
-ARRAY_KINDS = ["no_X", "no_y", "X_1d", "X_3d", "X_empty", "X_nan", "X_str", "y_2d", "y_len", "y_values", "y_frac",
-               "y_nan", "one_class"]
+ARRAY_KINDS = [
+    "no_X",
+    "no_y",
+    "X_1d",
+    "X_3d",
+    "X_empty",
+    "X_nan",
+    "X_str",
+    "y_2d",
+    "y_len",
+    "y_values",
+    "y_frac",
+    "y_nan",
+    "one_class",
+]
 FILE_KINDS = ["garbage", "empty", "truncated_zip", "missing", "pickled_object"]
 
 
@@ -223,10 +291,26 @@ def eval_run(tmp_path, monkeypatch, dispo_cache):
     run = Run.create("eval", cfg, "tiny-llama", root=tmp_path / "runs", overrides=OVERRIDES)
     arms = {}
     for arm in ("base", "dd"):
-        rows = [{"id": f"HumanEval/{i}", "prompt": "p", "output": "o " * i, "finish_reason": "stop", "n_tokens": i + 1,
-                 "scores": {"correct:tests": {"scorer": "tests.correct", "version": "humaneval-v1", "status": "ok",
-                                              "value": (i + (arm == "dd")) % 2 == 0, "reason": None, "detail": {}}}}
-                for i in range(4)]
+        rows = [
+            {
+                "id": f"HumanEval/{i}",
+                "prompt": "p",
+                "output": "o " * i,
+                "finish_reason": "stop",
+                "n_tokens": i + 1,
+                "scores": {
+                    "correct:tests": {
+                        "scorer": "tests.correct",
+                        "version": "humaneval-v1",
+                        "status": "ok",
+                        "value": (i + (arm == "dd")) % 2 == 0,
+                        "reason": None,
+                        "detail": {},
+                    }
+                },
+            }
+            for i in range(4)
+        ]
         run.write_samples(arm, rows)
         run.complete_stage(f"arm:{arm}", {"n": 4, "decoding": cfg["decoding"], "seed": 0})
         arms[arm] = rows
@@ -244,10 +328,27 @@ def _truncate_manifest(run: Path, data, rng) -> str:
 
 
 def _garbage_config(run: Path, data, rng) -> str:
-    garbage = data.draw(st.one_of(
-        st.sampled_from([b"- a\n- b\n", b"just a string\n", b"42\n", b"{unclosed: [\n", b"a: b: c\n", b"\tkey: 1\n",
-                         b"\xff\xfe\x00bad", b"", b"null\n", b"key: [1, 2\n", b"? [\n", b"*alias\n"]),
-        st.binary(min_size=1, max_size=40).filter(lambda b: b"\xff" in b or b"\x00" in b)))
+    garbage = data.draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    b"- a\n- b\n",
+                    b"just a string\n",
+                    b"42\n",
+                    b"{unclosed: [\n",
+                    b"a: b: c\n",
+                    b"\tkey: 1\n",
+                    b"\xff\xfe\x00bad",
+                    b"",
+                    b"null\n",
+                    b"key: [1, 2\n",
+                    b"? [\n",
+                    b"*alias\n",
+                ]
+            ),
+            st.binary(min_size=1, max_size=40).filter(lambda b: b"\xff" in b or b"\x00" in b),
+        )
+    )
     (run / "config.yaml").write_bytes(garbage)
     return "config.yaml"
 
@@ -256,11 +357,25 @@ def _bad_jsonl_line(run: Path, data, rng) -> str:
     p = run / "samples" / data.draw(st.sampled_from(["base.jsonl", "dd.jsonl"]))
     lines = p.read_bytes().splitlines()
     i = data.draw(st.integers(0, len(lines) - 1))
-    lines[i] = data.draw(st.one_of(
-        st.sampled_from([b'{"id": "x", "output": ', b"[1, 2]", b"42", b'"a string"', b"null", b"{bad json}",
-                         b"\xff\xfe", b'{"id": "HumanEval/0"']),
-        st.text(string.printable, min_size=1, max_size=20).map(str.encode)
-        .filter(lambda b: b.strip() and not _is_json_object(b))))
+    lines[i] = data.draw(
+        st.one_of(
+            st.sampled_from(
+                [
+                    b'{"id": "x", "output": ',
+                    b"[1, 2]",
+                    b"42",
+                    b'"a string"',
+                    b"null",
+                    b"{bad json}",
+                    b"\xff\xfe",
+                    b'{"id": "HumanEval/0"',
+                ]
+            ),
+            st.text(string.printable, min_size=1, max_size=20)
+            .map(str.encode)
+            .filter(lambda b: b.strip() and not _is_json_object(b)),
+        )
+    )
     p.write_bytes(b"\n".join(lines) + b"\n")
     return f"{p.name}:{i + 1}"
 
@@ -276,8 +391,11 @@ CORRUPTIONS = {"manifest": _truncate_manifest, "config": _garbage_config, "jsonl
 
 
 @settings(max_examples=24, **SETTINGS)
-@given(data=st.data(), corruption=st.sampled_from(sorted(CORRUPTIONS)),
-       command=st.sampled_from(["show", "falsify", "eval"]))
+@given(
+    data=st.data(),
+    corruption=st.sampled_from(sorted(CORRUPTIONS)),
+    command=st.sampled_from(["show", "falsify", "eval"]),
+)
 def test_corrupt_run_dir_is_one_line_exit_2_and_nothing_changes(eval_run, data, corruption, command, tmp_path):
     """Protects: Run.open / Run.manifest / Run.config / Run.read_samples turning corruption
     into RunDirError before any write. A truncated manifest.json, a config.yaml that is not
@@ -292,8 +410,11 @@ def test_corrupt_run_dir_is_one_line_exit_2_and_nothing_changes(eval_run, data, 
     shutil.copytree(eval_run, run)
     names = CORRUPTIONS[corruption](run, data, None)
     before = snapshot(run)
-    args = {"show": ["show", str(run)], "falsify": ["falsify", str(run), "-q"],
-            "eval": ["eval", *OVERRIDES, "--run-dir", str(run), "-q"]}[command]
+    args = {
+        "show": ["show", str(run)],
+        "falsify": ["falsify", str(run), "-q"],
+        "eval": ["eval", *OVERRIDES, "--run-dir", str(run), "-q"],
+    }[command]
     code, _, err = cli(*args)
     assert_one_line_exit_2(code, err, names)
     assert snapshot(run) == before

@@ -87,7 +87,8 @@ def _all_text(*roots: Path) -> dict[str, bytes]:
 
 
 def test_failing_judge_items_are_unscored_counted_and_falsify_runs_and_key_never_written(
-        judge_server, dispo_cache, tmp_path, monkeypatch, capsys):
+    judge_server, dispo_cache, tmp_path, monkeypatch, capsys
+):
     """Protects: the openai judge's bounded retries (5xx and malformed JSON retried, then
     `unscored` with the reason), summary's n_unscored accounting (an unscored item is never a
     0), falsify completing on a run with unscored items, and api_key_env handling: the key
@@ -96,10 +97,20 @@ def test_failing_judge_items_are_unscored_counted_and_falsify_runs_and_key_never
     the command output."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DISPO_TEST_KEY", SECRET)
-    overrides = ["model=tiny-llama", "domain=code", "limit=4", "decoding.max_new_tokens=8", "judge=openai",
-                 f"judge.base_url={judge_server.url}", "judge.model=test-judge", "judge.api_key_env=DISPO_TEST_KEY",
-                 "judge.max_retries=2", "judge.backoff=0", "judge.concurrency=2",
-                 "arms={dd:{system_prompt:'Answer carefully.'}}"]
+    overrides = [
+        "model=tiny-llama",
+        "domain=code",
+        "limit=4",
+        "decoding.max_new_tokens=8",
+        "judge=openai",
+        f"judge.base_url={judge_server.url}",
+        "judge.model=test-judge",
+        "judge.api_key_env=DISPO_TEST_KEY",
+        "judge.max_retries=2",
+        "judge.backoff=0",
+        "judge.concurrency=2",
+        "arms={dd:{system_prompt:'Answer carefully.'}}",
+    ]
     code, out, err = cli(["eval", *overrides, "-q"], monkeypatch, capsys)
     assert code == 0, err
     run = next((tmp_path / "runs").iterdir())
@@ -110,8 +121,9 @@ def test_failing_judge_items_are_unscored_counted_and_falsify_runs_and_key_never
     assert len(dead) == 2 and "flaky" in judge_server.fate.values()
     assert all(judge_server.calls[c] == 3 for c in dead)  # 1 try + max_retries=2, then gave up
 
-    samples = {a: [json.loads(x) for x in (run / "samples" / f"{a}.jsonl").read_text().splitlines()]
-               for a in ("base", "dd")}
+    samples = {
+        a: [json.loads(x) for x in (run / "samples" / f"{a}.jsonl").read_text().splitlines()] for a in ("base", "dd")
+    }
     verbal = [s["scores"]["verbal:openai"] for arm in samples.values() for s in arm]
     unscored = [v for v in verbal if v["status"] == "unscored"]
     assert len(unscored) == 2

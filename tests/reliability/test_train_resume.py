@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.relhelp import comparable_results, comparable_samples, env_for, make_cache, popen_dispo, run_dispo, watch
+from tests.helpers.relhelp import (
+    comparable_results,
+    comparable_samples,
+    env_for,
+    make_cache,
+    popen_dispo,
+    run_dispo,
+    watch,
+)
 from tests.reliability.test_crash_resume import ARC1, _After
 
 pytestmark = pytest.mark.slow
@@ -61,8 +69,12 @@ def test_arc1_killed_mid_sft_and_mid_dpo_resumes_from_checkpoints_and_equals_uni
     args = TRAIN + [f"output_dir={runs}"]
     resumed_at = {}
     for i, stage in enumerate(("sft", "dpo")):
-        w = watch(popen_dispo(args + (["--resume"] if i else []), tmp_path, env), [runs],
-                  kill_when=_After(lambda: bool(_checkpoints(runs, stage)), rng.uniform(0, 0.1)), timeout=600)
+        w = watch(
+            popen_dispo(args + (["--resume"] if i else []), tmp_path, env),
+            [runs],
+            kill_when=_After(lambda: bool(_checkpoints(runs, stage)), rng.uniform(0, 0.1)),
+            timeout=600,
+        )
         assert w["bad"] == [], w["bad"][:5]
         assert w["killed"] and w["rc"] == -9, f"no kill during {stage} (rc {w['rc']}): {w['stderr'][-800:]}"
         (run,) = [d for d in runs.iterdir() if d.is_dir()]

@@ -17,8 +17,16 @@ def _m(value, lo, hi, n=20):
     return {"value": value, "ci": [lo, hi], "n": n}
 
 
-def _run(root: Path, command: str, model: str, domain: str, metrics: dict, claims: list, extra: dict | None = None,
-         arc: str = "none") -> Run:
+def _run(
+    root: Path,
+    command: str,
+    model: str,
+    domain: str,
+    metrics: dict,
+    claims: list,
+    extra: dict | None = None,
+    arc: str = "none",
+) -> Run:
     cfg = {"model": {"name": model}, "domain": {"name": domain}, "arc": {"name": arc}, "seed": 0}
     run = Run.create(command, cfg, model, root=root)
     run.write_results(metrics, claims, extra)
@@ -29,47 +37,164 @@ def _run(root: Path, command: str, model: str, domain: str, metrics: dict, claim
 @pytest.fixture()
 def runs(tmp_path: Path) -> dict[str, Run]:
     root = tmp_path / "runs"
-    arc1 = _run(root, "train-arc1", "qwen3-0.6b", "chef",
-                {"base": {"coverage": _m(0.41, 0.35, 0.47), "assertion_asymmetry": _m(-0.05, -0.2, 0.1)},
-                 "student": {"coverage": _m(0.38, 0.31, 0.44), "assertion_asymmetry": _m(-0.22, -0.35, -0.08)}},
-                [{"arm": "student", "baseline": "base", "metric": "coverage", "base": 0.41, "treat": 0.38,
-                  "delta": -0.03, "ci": [-0.09, 0.02], "p": 0.31, "p_holm": 0.31, "significant": False},
-                 {"arm": "student", "baseline": "base", "metric": "assertion_asymmetry", "base": -0.05, "treat": -0.22,
-                  "delta": -0.17, "ci": [-0.30, -0.04], "p": 0.012, "p_holm": 0.024, "significant": True}],
-                {"claim_groups": {"content": ["coverage"], "disposition": ["assertion_asymmetry"]}}, arc="arc1")
-    arc2 = _run(root, "train-arc2", "tiny-qwen3", "code",
-                {"lam1.0": {"hedge_rate": _m(0.10, 0.0, 0.2), "pass@1": _m(0.30, 0.1, 0.5)},
-                 "lam0.5": {"hedge_rate": _m(0.25, 0.1, 0.4), "pass@1": _m(0.28, 0.1, 0.45)}},
-                [{"id": "arc2.lam0.5.hedge_rate", "arm": "lam0.5", "baseline": "lam1.0", "metric": "hedge_rate",
-                  "delta": 0.15, "ci": [0.02, 0.3], "p": 0.04, "p_holm": 0.08, "significant": False}],
-                {"arc2": {"disposition": "humble", "method": "magnitude", "top_k": 4, "lambdas": [1.0, 0.5],
-                          "disposition_metric": "hedge_rate", "content_metrics": ["pass@1"], "best_lambda": 0.5}},
-                arc="arc2")
-    atomic.write_text(arc2.dir / "artifacts" / "head_ranking.csv",
-                      "rank,layer,head,score,d,cos\n1,0,1,0.9,,\n2,1,0,0.5,,\n3,0,0,0.1,,\n4,1,1,0.05,,\n")
+    arc1 = _run(
+        root,
+        "train-arc1",
+        "qwen3-0.6b",
+        "chef",
+        {
+            "base": {"coverage": _m(0.41, 0.35, 0.47), "assertion_asymmetry": _m(-0.05, -0.2, 0.1)},
+            "student": {"coverage": _m(0.38, 0.31, 0.44), "assertion_asymmetry": _m(-0.22, -0.35, -0.08)},
+        },
+        [
+            {
+                "arm": "student",
+                "baseline": "base",
+                "metric": "coverage",
+                "base": 0.41,
+                "treat": 0.38,
+                "delta": -0.03,
+                "ci": [-0.09, 0.02],
+                "p": 0.31,
+                "p_holm": 0.31,
+                "significant": False,
+            },
+            {
+                "arm": "student",
+                "baseline": "base",
+                "metric": "assertion_asymmetry",
+                "base": -0.05,
+                "treat": -0.22,
+                "delta": -0.17,
+                "ci": [-0.30, -0.04],
+                "p": 0.012,
+                "p_holm": 0.024,
+                "significant": True,
+            },
+        ],
+        {"claim_groups": {"content": ["coverage"], "disposition": ["assertion_asymmetry"]}},
+        arc="arc1",
+    )
+    arc2 = _run(
+        root,
+        "train-arc2",
+        "tiny-qwen3",
+        "code",
+        {
+            "lam1.0": {"hedge_rate": _m(0.10, 0.0, 0.2), "pass@1": _m(0.30, 0.1, 0.5)},
+            "lam0.5": {"hedge_rate": _m(0.25, 0.1, 0.4), "pass@1": _m(0.28, 0.1, 0.45)},
+        },
+        [
+            {
+                "id": "arc2.lam0.5.hedge_rate",
+                "arm": "lam0.5",
+                "baseline": "lam1.0",
+                "metric": "hedge_rate",
+                "delta": 0.15,
+                "ci": [0.02, 0.3],
+                "p": 0.04,
+                "p_holm": 0.08,
+                "significant": False,
+            }
+        ],
+        {
+            "arc2": {
+                "disposition": "humble",
+                "method": "magnitude",
+                "top_k": 4,
+                "lambdas": [1.0, 0.5],
+                "disposition_metric": "hedge_rate",
+                "content_metrics": ["pass@1"],
+                "best_lambda": 0.5,
+            }
+        },
+        arc="arc2",
+    )
+    atomic.write_text(
+        arc2.dir / "artifacts" / "head_ranking.csv",
+        "rank,layer,head,score,d,cos\n1,0,1,0.9,,\n2,1,0,0.5,,\n3,0,0,0.1,,\n4,1,1,0.05,,\n",
+    )
     steps = {
         "step1_cv": {"rows": [{"C": 1.0, "status": "done", "mode": "pass", "cv": {"auc": 0.71}}]},
-        "step2_fresh": {"rows": [{"C": 1.0, "status": "done", "mode": "capability-cliff", "cv": {"auc": 0.70},
-                                  "fresh": {"auc": 0.52, "n": 193, "n_pos": 9, "balanced": {"asymmetry": -0.04}}}]},
-        "step3_axes": {"rows": [{"C": 1.0, "axis": "hedging", "status": "done", "mode": "fail",
-                                 "cv": {"auc": 0.66}, "fresh": {"auc": 0.55, "n": 193, "n_pos": 40}}]},
+        "step2_fresh": {
+            "rows": [
+                {
+                    "C": 1.0,
+                    "status": "done",
+                    "mode": "capability-cliff",
+                    "cv": {"auc": 0.70},
+                    "fresh": {"auc": 0.52, "n": 193, "n_pos": 9, "balanced": {"asymmetry": -0.04}},
+                }
+            ]
+        },
+        "step3_axes": {
+            "rows": [
+                {
+                    "C": 1.0,
+                    "axis": "hedging",
+                    "status": "done",
+                    "mode": "fail",
+                    "cv": {"auc": 0.66},
+                    "fresh": {"auc": 0.55, "n": 193, "n_pos": 40},
+                }
+            ]
+        },
     }
-    arc3 = _run(root, "train-arc3", "smollm2-1.7b", "chef", {"fresh": {"accuracy": _m(0.05, 0.02, 0.08)}},
-                [{"id": "probe.fresh.auc@C=1", "kind": "probe", "metric": "probe_auc", "value": 0.52, "holds": False}],
-                {"arc3": {"steps": steps, "features": {"train": "artifacts/features_eval.npz"},
-                          "failure_mode": "capability-cliff"}}, arc="arc3")
+    arc3 = _run(
+        root,
+        "train-arc3",
+        "smollm2-1.7b",
+        "chef",
+        {"fresh": {"accuracy": _m(0.05, 0.02, 0.08)}},
+        [{"id": "probe.fresh.auc@C=1", "kind": "probe", "metric": "probe_auc", "value": 0.52, "holds": False}],
+        {
+            "arc3": {
+                "steps": steps,
+                "features": {"train": "artifacts/features_eval.npz"},
+                "failure_mode": "capability-cliff",
+            }
+        },
+        arc="arc3",
+    )
     m = arc3.manifest
     m["stages"]["features:eval"] = {"status": "done", "path": "artifacts/features_eval.npz", "n": 200, "n_pos": 61}
     arc3.write_json("manifest.json", m)
     # the paper's truncation artefact: +15.3 claimed, -8.0 at twice the budget
-    ev = _run(root, "eval", "smollm2-135m", "code",
-              {"base": {"pass@1": _m(0.20, 0.1, 0.3)}, "dd": {"pass@1": _m(0.353, 0.25, 0.45)}},
-              [{"arm": "dd", "baseline": "base", "metric": "pass@1", "delta": 0.153, "ci": [0.05, 0.25],
-                "p": 0.003, "p_holm": 0.003, "significant": True}])
-    ev.write_json("falsify/falsify.json", {"claims": [{
-        "id": "dd:pass@1", "verdict": "FALSIFIED", "claimed": {"delta": 0.153},
-        "checks": {"truncation": {"status": "fail", "reason": "x", "remeasured": {"delta": -0.08}},
-                   "seed_variance": {"status": "pass", "reason": "y", "remeasured": {"delta": 0.14}}}}]})
+    ev = _run(
+        root,
+        "eval",
+        "smollm2-135m",
+        "code",
+        {"base": {"pass@1": _m(0.20, 0.1, 0.3)}, "dd": {"pass@1": _m(0.353, 0.25, 0.45)}},
+        [
+            {
+                "arm": "dd",
+                "baseline": "base",
+                "metric": "pass@1",
+                "delta": 0.153,
+                "ci": [0.05, 0.25],
+                "p": 0.003,
+                "p_holm": 0.003,
+                "significant": True,
+            }
+        ],
+    )
+    ev.write_json(
+        "falsify/falsify.json",
+        {
+            "claims": [
+                {
+                    "id": "dd:pass@1",
+                    "verdict": "FALSIFIED",
+                    "claimed": {"delta": 0.153},
+                    "checks": {
+                        "truncation": {"status": "fail", "reason": "x", "remeasured": {"delta": -0.08}},
+                        "seed_variance": {"status": "pass", "reason": "y", "remeasured": {"delta": 0.14}},
+                    },
+                }
+            ]
+        },
+    )
     return {"arc1": arc1, "arc2": arc2, "arc3": arc3, "eval": ev, "root": root}
 
 
@@ -131,11 +256,17 @@ def test_tables_carry_the_runs_numbers(runs, tmp_path):
 def test_sweep_dir_and_runs_dir_expand(runs, tmp_path):
     sweep = runs["root"] / "sweep_20260101_000000_abc"
     sweep.mkdir()
-    atomic.write_json(sweep / "sweep.json", {"jobs": [
-        {"index": 0, "overrides": ["x=1"], "run_dir": str(runs["arc1"].dir), "status": "completed"},
-        # moved runs root: found beside the sweep dir by name
-        {"index": 1, "overrides": ["x=2"], "run_dir": "/elsewhere/" + runs["eval"].id, "status": "completed"},
-        {"index": 2, "overrides": ["x=3"], "run_dir": None, "status": "failed"}]})
+    atomic.write_json(
+        sweep / "sweep.json",
+        {
+            "jobs": [
+                {"index": 0, "overrides": ["x=1"], "run_dir": str(runs["arc1"].dir), "status": "completed"},
+                # moved runs root: found beside the sweep dir by name
+                {"index": 1, "overrides": ["x=2"], "run_dir": "/elsewhere/" + runs["eval"].id, "status": "completed"},
+                {"index": 2, "overrides": ["x=3"], "run_dir": None, "status": "failed"},
+            ]
+        },
+    )
     got = resolve_runs([sweep])
     assert [p.name for p in got] == [runs["arc1"].id, runs["eval"].id]
     # a directory of runs: all four runs, the sweep's runs not duplicated

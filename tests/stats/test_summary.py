@@ -20,8 +20,14 @@ UNSCORED = {"scorer": "x", "version": "v1", "value": None, "status": "unscored",
 
 
 def sample(i, scores, finish_reason="stop", n_tokens=10):
-    return {"id": str(i), "prompt": "p", "output": "o", "finish_reason": finish_reason, "n_tokens": n_tokens,
-            "scores": scores}
+    return {
+        "id": str(i),
+        "prompt": "p",
+        "output": "o",
+        "finish_reason": finish_reason,
+        "n_tokens": n_tokens,
+        "scores": scores,
+    }
 
 
 # ---------------------------------------------------------------- published numbers
@@ -106,18 +112,53 @@ def test_source_choice_and_pass_at_1_name():
 
 def test_generation_rubric_mcas_and_markers():
     rub = [
-        {"factual_accuracy": 5, "hedging_appropriateness": 2, "pedagogical_framing": 4,
-         "self_verification": 1, "completeness": 3},
-        {"factual_accuracy": 3, "hedging_appropriateness": 4, "pedagogical_framing": 4,
-         "self_verification": 1, "completeness": 5},
+        {
+            "factual_accuracy": 5,
+            "hedging_appropriateness": 2,
+            "pedagogical_framing": 4,
+            "self_verification": 1,
+            "completeness": 3,
+        },
+        {
+            "factual_accuracy": 3,
+            "hedging_appropriateness": 4,
+            "pedagogical_framing": 4,
+            "self_verification": 1,
+            "completeness": 5,
+        },
     ]
-    dims = {"uncertainty_calibration": 5, "self_verification": 4, "error_detection": 3,
-            "assumption_surfacing": 2, "edge_case_awareness": 1}  # sum 15
+    dims = {
+        "uncertainty_calibration": 5,
+        "self_verification": 4,
+        "error_detection": 3,
+        "assumption_surfacing": 2,
+        "edge_case_awareness": 1,
+    }  # sum 15
     s = [
-        sample(0, {"rubric:hf": ok(rub[0]), "mcas:hf": ok(2), "mcas5:hf": ok(dims),
-                   "svr:lexical": ok(True), "hedge:lexical": ok(False)}, "length", 512),
-        sample(1, {"rubric:hf": ok(rub[1]), "mcas:hf": ok(1), "mcas5:hf": ok({**dims, "error_detection": 5}),
-                   "svr:lexical": ok(False), "hedge:lexical": ok(False)}, "stop", 100),
+        sample(
+            0,
+            {
+                "rubric:hf": ok(rub[0]),
+                "mcas:hf": ok(2),
+                "mcas5:hf": ok(dims),
+                "svr:lexical": ok(True),
+                "hedge:lexical": ok(False),
+            },
+            "length",
+            512,
+        ),
+        sample(
+            1,
+            {
+                "rubric:hf": ok(rub[1]),
+                "mcas:hf": ok(1),
+                "mcas5:hf": ok({**dims, "error_detection": 5}),
+                "svr:lexical": ok(False),
+                "hedge:lexical": ok(False),
+            },
+            "stop",
+            100,
+        ),
     ]
     m = arm_metrics(s, n_boot=50)
     assert m["truncation_rate"]["value"] == 0.5
@@ -190,8 +231,10 @@ def test_asymmetry_claim_on_paired_items():
     # 10 right + 10 wrong items in both arms; baseline asserts everything (asymmetry 1 - 1 = 0),
     # treatment hedges every wrong item (0 - 1 = -1)
     def arm(hedge_wrong):
-        return [sample(i, {"correct:hf": ok(i < 10),
-                           "verbal:hf": ok("hedge" if hedge_wrong and i >= 10 else "assert")}) for i in range(20)]
+        return [
+            sample(i, {"correct:hf": ok(i < 10), "verbal:hf": ok("hedge" if hedge_wrong and i >= 10 else "assert")})
+            for i in range(20)
+        ]
 
     base, treat = arm(False), arm(True)
     assert per_item(treat, "assertion_asymmetry")["15"] == (False, False)

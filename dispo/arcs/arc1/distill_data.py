@@ -35,17 +35,21 @@ DATA_VERSION = "v1"
 
 # A calibrated hedge: names what is uncertain, then still gives the checked answer.
 BOUNDARY_HEDGE = {
-    "code": ("I'm not fully certain I've covered every edge case here, so I'll state my assumptions "
-             "and check the examples before relying on this.\n\n"),
-    "chef": ("I can't be certain without seeing the dish, so here is what most likely went wrong and "
-             "how to check it.\n\n"),
+    "code": (
+        "I'm not fully certain I've covered every edge case here, so I'll state my assumptions "
+        "and check the examples before relying on this.\n\n"
+    ),
+    "chef": (
+        "I can't be certain without seeing the dish, so here is what most likely went wrong and how to check it.\n\n"
+    ),
     "default": "I'm not certain about this, so I'll say what I'm confident in and what to check.\n\n",
 }
 
 _HEDGE_RE = re.compile(
     r"\b(i think|i believe|probably|possibly|perhaps|maybe|might|could be|may be|not (?:entirely )?(?:sure|certain)|"
     r"uncertain|it depends|depends on|likely|i'?m unsure|hard to say|without (?:more|further) (?:information|details))\b",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def is_hedged(text: str) -> bool:
@@ -80,9 +84,14 @@ def reference_answer(item: Item) -> str | None:
     g = item.gold or {}
     if g.get("canonical_solution") is not None and g.get("prompt_code"):
         code = g["prompt_code"].rstrip("\n") + "\n" + g["canonical_solution"].rstrip() + "\n"
-        return ("Let me restate the task: implement `" + str(g.get("entry_point", "the function")) +
-                "` as the docstring specifies.\n\n```python\n" + code + "```\n\n"
-                "I checked this against the examples in the docstring.")
+        return (
+            "Let me restate the task: implement `"
+            + str(g.get("entry_point", "the function"))
+            + "` as the docstring specifies.\n\n```python\n"
+            + code
+            + "```\n\n"
+            "I checked this against the examples in the docstring."
+        )
     if g.get("checklist"):
         claims = [c.rstrip(".") + "." for c in g["checklist"]]
         return "Here is what to check and fix:\n\n" + "\n".join(f"- {c}" for c in claims)
@@ -164,9 +173,16 @@ def build_dataset(
         typ = "reference" if source == "reference" else slot
         if source == "reference":
             fallbacks.append({"id": it.id, "slot": slot, "reason": "; ".join(why or []) or "no synthesized answer"})
-        sft.append({"id": it.id, "type": typ, "slot": slot, "source": source,
-                    "messages": it.messages(system_prompt) + [{"role": "assistant", "content": text}],
-                    **(extra or {})})
+        sft.append(
+            {
+                "id": it.id,
+                "type": typ,
+                "slot": slot,
+                "source": source,
+                "messages": it.messages(system_prompt) + [{"role": "assistant", "content": text}],
+                **(extra or {}),
+            }
+        )
 
     def drop(iid: str, slot: str, reason: str):
         dropped.append({"id": iid, "slot": slot, "reason": reason})
@@ -192,8 +208,9 @@ def build_dataset(
             else:
                 add_sft(it, "failure_trace", text, src, {"student_output": st["output"]}, why=why)
         if "counterexample" in types and st is not None:
-            overconf = (str((it.gold or {}).get("certainty", "")).upper() in UNCERTAIN_LABELS
-                        and not is_hedged(st["output"]))
+            overconf = str((it.gold or {}).get("certainty", "")).upper() in UNCERTAIN_LABELS and not is_hedged(
+                st["output"]
+            )
             if s_ok is False or overconf:
                 text, src, why = target(it.id, ("fresh", "corrected", *ref_kinds), "counterexample")
                 if text is None:
@@ -203,11 +220,18 @@ def build_dataset(
                 else:
                     if src == "reference":
                         fallbacks.append({"id": it.id, "slot": "counterexample", "reason": "; ".join(why) or "none"})
-                    pairs.append({"id": it.id, "type": "reference" if src == "reference" else "counterexample",
-                                  "slot": "counterexample", "source": src,
-                                  "why_rejected": "wrong" if s_ok is False else "overconfident",
-                                  "messages": it.messages(system_prompt), "chosen": text,
-                                  "rejected": st["output"]})
+                    pairs.append(
+                        {
+                            "id": it.id,
+                            "type": "reference" if src == "reference" else "counterexample",
+                            "slot": "counterexample",
+                            "source": src,
+                            "why_rejected": "wrong" if s_ok is False else "overconfident",
+                            "messages": it.messages(system_prompt),
+                            "chosen": text,
+                            "rejected": st["output"],
+                        }
+                    )
             else:
                 drop(it.id, "counterexample", "student answer is right and not overconfident")
         if "boundary" in types and boundary_candidate(it, s_ok, synth_ok):
@@ -232,9 +256,13 @@ def build_dataset(
         "filter": {
             "candidates": len(verdict),
             "passed": sum(1 for v in verdict.values() if v[1]),
-            "by_kind": {k: {"n": sum(1 for (i, kk) in verdict if kk == k),
-                            "passed": sum(1 for (i, kk), v in verdict.items() if kk == k and v[1])}
-                        for k in sorted({kk for (_, kk) in verdict})},
+            "by_kind": {
+                k: {
+                    "n": sum(1 for (i, kk) in verdict if kk == k),
+                    "passed": sum(1 for (i, kk), v in verdict.items() if kk == k and v[1]),
+                }
+                for k in sorted({kk for (_, kk) in verdict})
+            },
         },
         "dropped": dict(Counter(f"{d['slot']}: {_reason_class(d['reason'])}" for d in dropped)),
         "dropped_items": dropped,
@@ -247,8 +275,15 @@ def build_dataset(
 
 def _reason_class(reason: str) -> str:
     r = reason.lower()
-    for key in ("unscored", "fails content filter", "no synthesized", "no corrected", "equals rejected",
-                "right and not overconfident", "no passing"):
+    for key in (
+        "unscored",
+        "fails content filter",
+        "no synthesized",
+        "no corrected",
+        "equals rejected",
+        "right and not overconfident",
+        "no passing",
+    ):
         if key in r:
             return key
     return r[:60]
@@ -267,7 +302,7 @@ def style_markers(outputs: Sequence[str]) -> dict[str, Any]:
     if not outs:
         return {"opener_share": None, "top_opener": None, "mean_words": None, "mean_chars": None, "n": 0}
     c = Counter(opener(o) for o in outs if opener(o))
-    top, cnt = (c.most_common(1)[0] if c else ("", 0))
+    top, cnt = c.most_common(1)[0] if c else ("", 0)
     return {
         "opener_share": cnt / len(outs),
         "top_opener": top or None,

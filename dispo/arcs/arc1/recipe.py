@@ -42,7 +42,7 @@ def split_items(items: list[Item], train_frac: float, seed: int) -> tuple[list[I
         raise ConfigError(f"arc.split.train_frac must be in (0, 1), got {train_frac}")
     train, held = [], []
     for it in items:
-        u = int(hashlib.sha256(f"{seed}:{it.id}".encode()).hexdigest()[:12], 16) / 16 ** 12
+        u = int(hashlib.sha256(f"{seed}:{it.id}".encode()).hexdigest()[:12], 16) / 16**12
         (train if u < train_frac else held).append(it)
     return train, held
 
@@ -52,8 +52,7 @@ class Arc1Distill(Recipe):
     """The Arc 1 operator. Collaborators can be swapped for tests: `lm_loader(cfg, adapter)`,
     `domain`, `judge`, `teacher_factory(stage, stage_cfg, default_decoding)`."""
 
-    def __init__(self, cfg: dict[str, Any], run: Any, *, lm_loader=None, domain=None, judge=None,
-                 teacher_factory=None):
+    def __init__(self, cfg: dict[str, Any], run: Any, *, lm_loader=None, domain=None, judge=None, teacher_factory=None):
         super().__init__(cfg, run)
         self.acfg = dict(cfg.get("arc") or {})
         self._lm_loader = lm_loader
@@ -108,22 +107,39 @@ class Arc1Distill(Recipe):
         if self.cfg.get("limit"):
             held = held[: int(self.cfg["limit"])]
         if not train or not held:
-            raise ConfigError(f"split gave {len(train)} train / {len(held)} held-out items; "
-                              f"raise limit/arc.train_limit or change arc.split.train_frac")
+            raise ConfigError(
+                f"split gave {len(train)} train / {len(held)} held-out items; "
+                f"raise limit/arc.train_limit or change arc.split.train_frac"
+            )
         assert not {i.id for i in train} & {i.id for i in held}
-        self.run_dir.write_json("artifacts/split.json", {"train": [i.id for i in train], "held_out": [i.id for i in held],
-                                                     "train_frac": sc.get("train_frac", 0.5), "seed": sc.get("seed", 0)})
+        self.run_dir.write_json(
+            "artifacts/split.json",
+            {
+                "train": [i.id for i in train],
+                "held_out": [i.id for i in held],
+                "train_frac": sc.get("train_frac", 0.5),
+                "seed": sc.get("seed", 0),
+            },
+        )
         return {"n_train": len(train), "n_held_out": len(held)}
 
     def stage_base_train(self) -> dict:
         from dispo.evaluation.evaluate import decoding_for, generate_texts
 
         train, _ = self._items()
-        gens = generate_texts(self.base_lm, train, decoding_for(self.cfg), seed=int(self.cfg.get("seed", 0)),
-                              system_prompt=self.cfg.get("system_prompt"), progress=self.progress)
+        gens = generate_texts(
+            self.base_lm,
+            train,
+            decoding_for(self.cfg),
+            seed=int(self.cfg.get("seed", 0)),
+            system_prompt=self.cfg.get("system_prompt"),
+            progress=self.progress,
+        )
         scores = self._domain.content_scores(train, [g.output for g in gens], self._judge)
-        rows = [{"id": it.id, "output": g.output, "finish_reason": g.finish_reason, "score": s.to_json()}
-                for it, g, s in zip(train, gens, scores)]
+        rows = [
+            {"id": it.id, "output": g.output, "finish_reason": g.finish_reason, "score": s.to_json()}
+            for it, g, s in zip(train, gens, scores)
+        ]
         from dispo.core import atomic
 
         atomic.write_jsonl(self.run_dir.dir / "data" / "base_train.jsonl", rows)
@@ -144,8 +160,12 @@ class Arc1Distill(Recipe):
 
         train, _ = self._items()
         student = {r["id"]: r for r in self._read_jsonl("data/base_train.jsonl")}
-        pipe = TeacherPipeline.from_config(self.acfg.get("teachers") or {}, cache_dir=self.run_dir.dir / "teachers",
-                                           seed=int(self.cfg.get("seed", 0)), teacher_factory=self._teacher_factory)
+        pipe = TeacherPipeline.from_config(
+            self.acfg.get("teachers") or {},
+            cache_dir=self.run_dir.dir / "teachers",
+            seed=int(self.cfg.get("seed", 0)),
+            teacher_factory=self._teacher_factory,
+        )
         passes_cfg = self.acfg.get("teacher_passes") or {"fresh": True, "correct": True}
         info: dict[str, Any] = {"teachers": None}
         fresh, corrected = [], []
@@ -171,7 +191,10 @@ class Arc1Distill(Recipe):
         corrected = {t["id"]: t["target"] for t in targets if t["mode"] == "correct"}
         dc = self.acfg.get("data") or {}
         sft, pairs, report = build_dataset(
-            train, student, fresh, corrected,
+            train,
+            student,
+            fresh,
+            corrected,
             lambda its, outs: self._domain.content_scores(its, outs, self._judge),
             allow_reference_targets=bool(dc.get("allow_reference_targets", False)),
             types=tuple(dc.get("types") or ("gold", "failure_trace", "counterexample", "boundary")),
@@ -181,18 +204,25 @@ class Arc1Distill(Recipe):
         atomic.write_jsonl(self.run_dir.dir / "data" / "pairs.jsonl", pairs)
         self.run_dir.write_json("data_report.json", report)
         if not sft:
-            raise DispoError("no SFT example passed the content filter (see data_report.json); use stronger "
-                             "teachers (arc/teachers=paper) or arc.data.allow_reference_targets=true")
+            raise DispoError(
+                "no SFT example passed the content filter (see data_report.json); use stronger "
+                "teachers (arc/teachers=paper) or arc.data.allow_reference_targets=true"
+            )
         return {k: report[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft", "distilled_pairs")}
 
     def stage_sft(self) -> dict:
         from dispo.arcs.arc1.training import train_sft
 
         sft = self._read_jsonl("data/sft.jsonl")
-        info = train_sft(self.base_lm, [e["messages"] for e in sft], self.run_dir.artifacts / "adapter_sft",
-                         self.acfg.get("sft") or {}, seed=int(self.cfg.get("seed", 0)),
-                         log_path=self.run_dir.artifacts / "sft_log.json",
-                         checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "sft")
+        info = train_sft(
+            self.base_lm,
+            [e["messages"] for e in sft],
+            self.run_dir.artifacts / "adapter_sft",
+            self.acfg.get("sft") or {},
+            seed=int(self.cfg.get("seed", 0)),
+            log_path=self.run_dir.artifacts / "sft_log.json",
+            checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "sft",
+        )
         return {k: info[k] for k in ("n_examples", "steps", "loss_before", "loss_after", "seconds", "device")}
 
     def stage_dpo(self) -> dict:
@@ -208,9 +238,16 @@ class Arc1Distill(Recipe):
             shutil.copytree(self.run_dir.artifacts / "adapter_sft", out)
             why = "arc.dpo.enabled=false" if not enabled else "no preference pairs survived the filter"
             return {"skipped": True, "reason": why, "adapter": "copy of adapter_sft"}
-        info = train_dpo(self.base_lm, pairs, self.run_dir.artifacts / "adapter_sft", out, dc,
-                         seed=int(self.cfg.get("seed", 0)), log_path=self.run_dir.artifacts / "dpo_log.json",
-                         checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "dpo")
+        info = train_dpo(
+            self.base_lm,
+            pairs,
+            self.run_dir.artifacts / "adapter_sft",
+            out,
+            dc,
+            seed=int(self.cfg.get("seed", 0)),
+            log_path=self.run_dir.artifacts / "dpo_log.json",
+            checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "dpo",
+        )
         return {k: info[k] for k in ("n_pairs", "steps", "reference", "logratio_before", "logratio_after", "seconds")}
 
     def eval_arms(self) -> dict[str, list[dict]]:
@@ -224,10 +261,20 @@ class Arc1Distill(Recipe):
                 arms[arm] = self.run_dir.read_samples(arm)
                 continue
             lm = self.base_lm if adapter is None else self.load_lm(adapter)
-            arms[arm] = evaluate_arm(self.run_dir, arm, lm, self._domain, held, self.cfg, self._judge,
-                                     decoding=dict(self.cfg["decoding"]), seed=int(self.cfg.get("seed", 0)),
-                                     system_prompt=self.cfg.get("system_prompt"), tasks=tasks,
-                                     progress=self.progress)
+            arms[arm] = evaluate_arm(
+                self.run_dir,
+                arm,
+                lm,
+                self._domain,
+                held,
+                self.cfg,
+                self._judge,
+                decoding=dict(self.cfg["decoding"]),
+                seed=int(self.cfg.get("seed", 0)),
+                system_prompt=self.cfg.get("system_prompt"),
+                tasks=tasks,
+                progress=self.progress,
+            )
         return arms
 
     def stage_results(self, arms: dict[str, list[dict]]) -> dict:
@@ -236,8 +283,11 @@ class Arc1Distill(Recipe):
 
         metrics = {a: arm_metrics(s) for a, s in arms.items()}
         style = {a: style_markers([x["output"] for x in s]) for a, s in arms.items()}
-        names = [m for m in (*CONTENT_METRICS, *DISPOSITION_METRICS, *STYLE_METRICS)
-                 if m in metrics["base"] and m in metrics["student"]]
+        names = [
+            m
+            for m in (*CONTENT_METRICS, *DISPOSITION_METRICS, *STYLE_METRICS)
+            if m in metrics["base"] and m in metrics["student"]
+        ]
         cl = claims({"base": arms["base"], "student": arms["student"]}, "base", names)
         split = {
             "content": [m for m in names if m in CONTENT_METRICS],
@@ -245,9 +295,12 @@ class Arc1Distill(Recipe):
             "style": [m for m in names if m in STYLE_METRICS] + ["opener_share", "mean_words"],
         }
         data = self.run_dir.read_json("data_report.json")
-        extra = {"style": style, "claim_groups": split, "data": {k: data[k] for k in ("counts", "pairs", "n_sft",
-                                                                                     "n_pairs", "distilled_sft")},
-                 "training": {s: self.run_dir.stage_info(s) for s in ("sft", "dpo")}}
+        extra = {
+            "style": style,
+            "claim_groups": split,
+            "data": {k: data[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft")},
+            "training": {s: self.run_dir.stage_info(s) for s in ("sft", "dpo")},
+        }
         self.run_dir.write_results(metrics, cl, extra)
         self._report(metrics, cl, style, split, data)
         return {"claims": len(cl)}
@@ -260,8 +313,12 @@ class Arc1Distill(Recipe):
             return "n/a" if v is None else f"{v:.3f}"
 
         by = {c["metric"]: c for c in cl}
-        lines = ["## Style vs content (student - base on the same held-out items)", "",
-                 "| group | metric | base | student | delta | 95% CI | p (Holm) |", "|---|---|---|---|---|---|---|"]
+        lines = [
+            "## Style vs content (student - base on the same held-out items)",
+            "",
+            "| group | metric | base | student | delta | 95% CI | p (Holm) |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for group in ("content", "disposition", "style"):
             for m in split[group]:
                 if m in by:
@@ -272,18 +329,23 @@ class Arc1Distill(Recipe):
                     lines.append(f"| {group} | {m} | {val('base', m)} | {val('student', m)} | {d} | {ci} | {ph} |")
                 elif m in ("opener_share", "mean_words"):
                     b, s = style["base"].get(m), style["student"].get(m)
-                    fmt = (lambda x: "n/a" if x is None else f"{x:.3f}")
+                    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
                     d = "n/a" if b is None or s is None else f"{s - b:+.3f}"
                     lines.append(f"| style | {m} | {fmt(b)} | {fmt(s)} | {d} | n/a | n/a |")
-        lines += ["", f"Top opener: base `{style['base'].get('top_opener')}`, student `{style['student'].get('top_opener')}`.",
-                  "A style gain (hedge/SVR markers, a shared opener) with flat or lower content is the paper's "
-                  "negative result: disposition markers moved, correctness did not.", "",
-                  "## Training data", "",
-                  f"SFT examples by type: {data['counts']}; preference pairs: {data['pairs']}.",
-                  f"Distilled (teacher-synthesized) SFT examples: {data['distilled_sft']} of {data['n_sft']}; "
-                  f"type `reference` = the domain's gold used as target (arc.data.allow_reference_targets), NOT distillation.",
-                  f"Dropped: {data['dropped']}",
-                  f"Filled with the reference because no teacher answer passed: {data.get('replaced_by_reference', {})}"]
+        lines += [
+            "",
+            f"Top opener: base `{style['base'].get('top_opener')}`, student `{style['student'].get('top_opener')}`.",
+            "A style gain (hedge/SVR markers, a shared opener) with flat or lower content is the paper's "
+            "negative result: disposition markers moved, correctness did not.",
+            "",
+            "## Training data",
+            "",
+            f"SFT examples by type: {data['counts']}; preference pairs: {data['pairs']}.",
+            f"Distilled (teacher-synthesized) SFT examples: {data['distilled_sft']} of {data['n_sft']}; "
+            f"type `reference` = the domain's gold used as target (arc.data.allow_reference_targets), NOT distillation.",
+            f"Dropped: {data['dropped']}",
+            f"Filled with the reference because no teacher answer passed: {data.get('replaced_by_reference', {})}",
+        ]
         write_report(self.run_dir, title="train arc1 (disposition distillation)", sections=lines)
 
     # -- the operator ------------------------------------------------------------------

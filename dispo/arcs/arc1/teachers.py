@@ -34,8 +34,12 @@ from dispo.core.paths import PROMPTS_DIR
 from dispo.core.types import Item
 
 STAGES = ("eager", "deliberate", "adversarial", "synthesizer")
-STAGE_TITLES = {"eager": "Eager teacher", "deliberate": "Deliberate teacher",
-                "adversarial": "Adversarial teacher", "synthesizer": "Synthesizer"}
+STAGE_TITLES = {
+    "eager": "Eager teacher",
+    "deliberate": "Deliberate teacher",
+    "adversarial": "Adversarial teacher",
+    "synthesizer": "Synthesizer",
+}
 
 
 # --------------------------------------------------------------------------- prompts
@@ -53,8 +57,9 @@ def load_stage_prompt(name: str) -> tuple[str, str]:
     return text, f"{p.stem}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
-def stage_messages(stage: str, system: str, question: str, previous: dict[str, str],
-                   student_answer: str | None = None) -> list[dict[str, str]]:
+def stage_messages(
+    stage: str, system: str, question: str, previous: dict[str, str], student_answer: str | None = None
+) -> list[dict[str, str]]:
     """The chat a stage's teacher sees: its system prompt, the question, earlier stages."""
     parts = [f"Question:\n{question.strip()}"]
     if student_answer is not None:
@@ -83,8 +88,9 @@ class Teacher(ABC):
 
 
 class HFTeacher(Teacher):
-    def __init__(self, model: str | dict, decoding: dict, seed: int = 0, loader: Callable | None = None,
-                 progress: bool = False):
+    def __init__(
+        self, model: str | dict, decoding: dict, seed: int = 0, loader: Callable | None = None, progress: bool = False
+    ):
         self.model_spec = model
         self.decoding = dict(decoding)
         self.seed = seed
@@ -103,8 +109,9 @@ class HFTeacher(Teacher):
     def generate(self, chats, ids):
         from dispo.generate.engine import generate
 
-        gens = generate(self.lm, list(zip(ids, chats)), self.decoding, seed=self.seed, cache=True,
-                        progress=self.progress)
+        gens = generate(
+            self.lm, list(zip(ids, chats)), self.decoding, seed=self.seed, cache=True, progress=self.progress
+        )
         return [{"output": g.output, "finish_reason": g.finish_reason} for g in gens]
 
     def describe(self):
@@ -113,13 +120,24 @@ class HFTeacher(Teacher):
         return {"backend": "hf", "model": name, "fingerprint": fp, "decoding": self.decoding, "seed": self.seed}
 
 
-def chat_completion(base_url: str, model: str, messages: list[dict], *, api_key_env: str | None,
-                    max_tokens: int, temperature: float, timeout: float = 120.0, max_retries: int = 4,
-                    backoff: float = 2.0, extra: dict | None = None) -> dict:
+def chat_completion(
+    base_url: str,
+    model: str,
+    messages: list[dict],
+    *,
+    api_key_env: str | None,
+    max_tokens: int,
+    temperature: float,
+    timeout: float = 120.0,
+    max_retries: int = 4,
+    backoff: float = 2.0,
+    extra: dict | None = None,
+) -> dict:
     """One /chat/completions call with retries on 429/5xx/connection errors; stdlib only."""
     url = base_url.rstrip("/") + "/chat/completions"
-    body = json.dumps({"model": model, "messages": messages, "max_tokens": max_tokens,
-                       "temperature": temperature, **(extra or {})}).encode()
+    body = json.dumps(
+        {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature, **(extra or {})}
+    ).encode()
     last = "no attempt"
     for attempt in range(max_retries + 1):
         headers = {"Content-Type": "application/json"}
@@ -135,42 +153,71 @@ def chat_completion(base_url: str, model: str, messages: list[dict], *, api_key_
             return {"output": text, "finish_reason": "length" if choice.get("finish_reason") == "length" else "stop"}
         except urllib.error.HTTPError as e:
             if e.code != 429 and e.code < 500:
-                raise DispoError(f"teacher endpoint {url} refused the request (HTTP {e.code}); check "
-                                 f"model={model!r} and the key in ${api_key_env}") from None
+                raise DispoError(
+                    f"teacher endpoint {url} refused the request (HTTP {e.code}); check "
+                    f"model={model!r} and the key in ${api_key_env}"
+                ) from None
             last = f"HTTP {e.code}"
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as e:
             last = type(e).__name__
         except (ValueError, KeyError, IndexError) as e:
             last = f"malformed response ({type(e).__name__})"
         if attempt < max_retries:
-            time.sleep(backoff * 2 ** attempt)
+            time.sleep(backoff * 2**attempt)
     raise DispoError(f"teacher endpoint {url} failed after {max_retries + 1} attempts ({last})")
 
 
 class OpenAITeacher(Teacher):
-    def __init__(self, base_url: str | None, model: str | None, decoding: dict, api_key_env: str | None = None,
-                 concurrency: int = 4, timeout: float = 120.0, max_retries: int = 4, **_: Any):
+    def __init__(
+        self,
+        base_url: str | None,
+        model: str | None,
+        decoding: dict,
+        api_key_env: str | None = None,
+        concurrency: int = 4,
+        timeout: float = 120.0,
+        max_retries: int = 4,
+        **_: Any,
+    ):
         if not base_url or not model:
-            raise ConfigError("an openai teacher needs base_url and model (fill them in the teacher set yaml, "
-                              "e.g. arc.teachers.stages.eager.base_url=http://HOST:8000/v1)")
+            raise ConfigError(
+                "an openai teacher needs base_url and model (fill them in the teacher set yaml, "
+                "e.g. arc.teachers.stages.eager.base_url=http://HOST:8000/v1)"
+            )
         self.base_url, self.model, self.api_key_env = base_url, model, api_key_env
-        self.decoding, self.concurrency, self.timeout, self.max_retries = dict(decoding), concurrency, timeout, max_retries
+        self.decoding, self.concurrency, self.timeout, self.max_retries = (
+            dict(decoding),
+            concurrency,
+            timeout,
+            max_retries,
+        )
 
     def generate(self, chats, ids):
         from concurrent.futures import ThreadPoolExecutor
 
         def one(msgs):
-            return chat_completion(self.base_url, self.model, msgs, api_key_env=self.api_key_env,
-                                   max_tokens=int(self.decoding.get("max_new_tokens", 1024)),
-                                   temperature=float(self.decoding.get("temperature", 0.0)),
-                                   timeout=self.timeout, max_retries=self.max_retries)
+            return chat_completion(
+                self.base_url,
+                self.model,
+                msgs,
+                api_key_env=self.api_key_env,
+                max_tokens=int(self.decoding.get("max_new_tokens", 1024)),
+                temperature=float(self.decoding.get("temperature", 0.0)),
+                timeout=self.timeout,
+                max_retries=self.max_retries,
+            )
 
         with ThreadPoolExecutor(max(1, int(self.concurrency))) as ex:
             return list(ex.map(one, chats))
 
     def describe(self):
-        return {"backend": "openai", "base_url": self.base_url, "model": self.model,
-                "api_key_env": self.api_key_env, "decoding": self.decoding}
+        return {
+            "backend": "openai",
+            "base_url": self.base_url,
+            "model": self.model,
+            "api_key_env": self.api_key_env,
+            "decoding": self.decoding,
+        }
 
 
 def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0) -> Teacher:
@@ -181,9 +228,13 @@ def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0) -> Tea
             raise ConfigError("an hf teacher needs model (a dispo/conf/model name, e.g. smollm2-135m)")
         return HFTeacher(stage_cfg["model"], decoding, seed=seed)
     if backend == "openai":
-        return OpenAITeacher(stage_cfg.get("base_url"), stage_cfg.get("model"), decoding,
-                             api_key_env=stage_cfg.get("api_key_env"),
-                             concurrency=stage_cfg.get("concurrency", 4))
+        return OpenAITeacher(
+            stage_cfg.get("base_url"),
+            stage_cfg.get("model"),
+            decoding,
+            api_key_env=stage_cfg.get("api_key_env"),
+            concurrency=stage_cfg.get("concurrency", 4),
+        )
     raise ConfigError(f"teacher backend {backend!r}; valid: hf, openai")
 
 
@@ -206,8 +257,13 @@ class TeacherPipeline:
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
     @classmethod
-    def from_config(cls, tcfg: dict, cache_dir: str | Path | None = None, seed: int = 0,
-                    teacher_factory: Callable[[str, dict, dict], Teacher] | None = None) -> "TeacherPipeline":
+    def from_config(
+        cls,
+        tcfg: dict,
+        cache_dir: str | Path | None = None,
+        seed: int = 0,
+        teacher_factory: Callable[[str, dict, dict], Teacher] | None = None,
+    ) -> "TeacherPipeline":
         stages = tcfg.get("stages") or {}
         default_dec = dict(tcfg.get("decoding") or {})
         teachers: dict[str, Teacher] = {}
@@ -218,7 +274,9 @@ class TeacherPipeline:
                 teachers[s] = teacher_factory(s, scfg, default_dec)
                 continue
             dec = {**default_dec, **(scfg.get("decoding") or {})}
-            k = json.dumps([scfg.get("backend", "hf"), scfg.get("model"), scfg.get("base_url"), dec], sort_keys=True, default=str)
+            k = json.dumps(
+                [scfg.get("backend", "hf"), scfg.get("model"), scfg.get("base_url"), dec], sort_keys=True, default=str
+            )
             if k not in shared:
                 shared[k] = build_teacher(scfg, default_dec, seed=seed)
             teachers[s] = shared[k]
@@ -241,8 +299,9 @@ class TeacherPipeline:
                 out[r["id"]] = r
         return out
 
-    def run(self, items: Sequence[Item], pass_name: str = "fresh",
-            student_answers: dict[str, str] | None = None) -> list[dict]:
+    def run(
+        self, items: Sequence[Item], pass_name: str = "fresh", student_answers: dict[str, str] | None = None
+    ) -> list[dict]:
         """[{id, stages: {stage: output}, finish: {stage: reason}, target}] in item order.
 
         student_answers (id -> text) switches on correct mode for those items.
@@ -261,8 +320,13 @@ class TeacherPipeline:
                 st = state[it.id]
                 student = (student_answers or {}).get(it.id)
                 msgs = stage_messages(stage, system, it.prompt, st["stages"], student)
-                k = _key(teacher.describe().get("model"), teacher.describe().get("backend"),
-                         teacher.describe().get("decoding"), tag, msgs)
+                k = _key(
+                    teacher.describe().get("model"),
+                    teacher.describe().get("backend"),
+                    teacher.describe().get("decoding"),
+                    tag,
+                    msgs,
+                )
                 if it.id in cached and cached[it.id].get("key") == k:
                     rows[it.id] = cached[it.id]
                 else:

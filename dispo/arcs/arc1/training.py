@@ -38,6 +38,7 @@ THINK_MODES = ("keep", "strip", "mask")
 _THINK_RE = re.compile(r"<think>.*?(?:</think>|$)\s*", re.DOTALL)
 _SENTINEL = "\u2063DISPO_ANSWER_SENTINEL\u2063"
 
+
 def sft_defaults() -> dict[str, Any]:
     """arc.sft as dispo/conf/arc/arc1.yaml states it (the one place the paper's settings live)."""
     from dispo.arcs.base import arc_defaults
@@ -75,8 +76,9 @@ def render_prompt_completion(lm: Any, messages: Sequence[dict], answer: str) -> 
     if getattr(tok, "chat_template", None):
         kw = _template_kwargs(lm)
         prompt = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **kw)
-        full = tok.apply_chat_template(msgs + [{"role": "assistant", "content": _SENTINEL}],
-                                       tokenize=False, add_generation_prompt=False, **kw)
+        full = tok.apply_chat_template(
+            msgs + [{"role": "assistant", "content": _SENTINEL}], tokenize=False, add_generation_prompt=False, **kw
+        )
         if _SENTINEL not in full:
             raise DispoError("the chat template drops the assistant answer; cannot build SFT examples with it")
         suffix = full.split(_SENTINEL, 1)[1]
@@ -97,7 +99,7 @@ def _think_segments(text: str) -> list[tuple[str, bool]]:
     pos = 0
     for m in re.finditer(r"<think>.*?(?:</think>\s*|$)", text, re.DOTALL):
         if m.start() > pos:
-            out.append((text[pos:m.start()], True))
+            out.append((text[pos : m.start()], True))
         out.append((m.group(0), False))
         pos = m.end()
     if pos < len(text):
@@ -105,8 +107,9 @@ def _think_segments(text: str) -> list[tuple[str, bool]]:
     return out
 
 
-def build_sft_example(lm: Any, messages: Sequence[dict], *, think: str = "keep",
-                      max_length: int | None = None) -> dict[str, list[int]]:
+def build_sft_example(
+    lm: Any, messages: Sequence[dict], *, think: str = "keep", max_length: int | None = None
+) -> dict[str, list[int]]:
     """Tokenise one conversation whose last message is the assistant's answer.
 
     Returns {"input_ids", "labels"} with labels -100 everywhere except the answer tokens.
@@ -138,9 +141,11 @@ def check_label_masks(examples: Sequence[dict], max_length: int | None = None) -
     bad = [i for i, e in enumerate(examples) if not any(t != -100 for t in e["labels"])]
     if bad:
         e = examples[bad[0]]
-        why = (f"its prompt alone is {e.get('n_prompt', '?')} tokens and max_length={max_length}"
-               if max_length is not None and e.get("n_prompt", 0) >= max_length
-               else "its answer is empty or entirely inside <think> with think=mask")
+        why = (
+            f"its prompt alone is {e.get('n_prompt', '?')} tokens and max_length={max_length}"
+            if max_length is not None and e.get("n_prompt", 0) >= max_length
+            else "its answer is empty or entirely inside <think> with think=mask"
+        )
         raise DispoError(
             f"{len(bad)} of {len(examples)} SFT examples have an empty loss mask (first: #{bad[0]}; {why}); "
             f"raise arc.sft.max_length, shorten the prompts, or drop those examples"
@@ -151,15 +156,18 @@ def check_label_masks(examples: Sequence[dict], max_length: int | None = None) -
 
 
 def lora_targets(spec: dict, modules: str) -> list[str]:
-    targets = (spec.get("lora_targets") or {})
+    targets = spec.get("lora_targets") or {}
     if modules not in targets:
-        raise ConfigError(f"arc.sft.modules={modules!r}; model {spec.get('name')} defines lora_targets: "
-                          f"{', '.join(targets) or 'none'}")
+        raise ConfigError(
+            f"arc.sft.modules={modules!r}; model {spec.get('name')} defines lora_targets: "
+            f"{', '.join(targets) or 'none'}"
+        )
     return list(targets[modules])
 
 
-def lora_config(spec: dict, modules: str = "attention", r: int = 64, alpha: int = 128,
-                dropout: float = 0.05, model: Any = None):
+def lora_config(
+    spec: dict, modules: str = "attention", r: int = 64, alpha: int = 128, dropout: float = 0.05, model: Any = None
+):
     """PEFT LoraConfig with the model spec's targets; checks each target exists in `model`."""
     from peft import LoraConfig
 
@@ -168,10 +176,18 @@ def lora_config(spec: dict, modules: str = "attention", r: int = 64, alpha: int 
         leaf = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
         missing = [t for t in targets if t not in leaf]
         if missing:
-            raise ConfigError(f"LoRA targets {missing} not found in model {spec.get('name')}; "
-                              f"fix lora_targets.{modules} in its dispo/conf/model yaml")
-    return LoraConfig(r=int(r), lora_alpha=int(alpha), lora_dropout=float(dropout),
-                      target_modules=targets, bias="none", task_type="CAUSAL_LM")
+            raise ConfigError(
+                f"LoRA targets {missing} not found in model {spec.get('name')}; "
+                f"fix lora_targets.{modules} in its dispo/conf/model yaml"
+            )
+    return LoraConfig(
+        r=int(r),
+        lora_alpha=int(alpha),
+        lora_dropout=float(dropout),
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 # --------------------------------------------------------------------------- helpers
@@ -197,7 +213,7 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
     tot, n = 0.0, 0
     with torch.no_grad():
         for b in range(0, len(examples), batch_size):
-            batch = examples[b:b + batch_size]
+            batch = examples[b : b + batch_size]
             L = max(len(e["input_ids"]) for e in batch)
             ids = torch.full((len(batch), L), pad_id, dtype=torch.long)
             lab = torch.full((len(batch), L), -100, dtype=torch.long)
@@ -209,8 +225,9 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
                 att[i, :k] = 1
             logits = model(input_ids=ids.to(dev), attention_mask=att.to(dev)).logits.float()
             tgt = lab[:, 1:].to(dev)
-            lp = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.size(-1)),
-                                                   tgt.reshape(-1), ignore_index=-100, reduction="sum")
+            lp = torch.nn.functional.cross_entropy(
+                logits[:, :-1].reshape(-1, logits.size(-1)), tgt.reshape(-1), ignore_index=-100, reduction="sum"
+            )
             tot += float(lp)
             n += int((tgt != -100).sum())
     if model_was_training:
@@ -219,31 +236,55 @@ def masked_mean_loss(model: Any, examples: Sequence[dict], pad_id: int, batch_si
 
 
 def _losses(log_history: list[dict]) -> list[dict]:
-    return [{k: v for k, v in h.items() if k in ("step", "epoch", "loss", "learning_rate", "grad_norm",
-                                                  "rewards/accuracies", "rewards/margins")}
-            for h in log_history if "loss" in h]
+    return [
+        {
+            k: v
+            for k, v in h.items()
+            if k in ("step", "epoch", "loss", "learning_rate", "grad_norm", "rewards/accuracies", "rewards/margins")
+        }
+        for h in log_history
+        if "loss" in h
+    ]
 
 
 # --------------------------------------------------------------------------- SFT
 
 
-def _trainer_args(c: dict, out_dir: Path, seed: int, max_length: int | None,
-                  checkpoint_dir: Path | None = None) -> dict:
+def _trainer_args(
+    c: dict, out_dir: Path, seed: int, max_length: int | None, checkpoint_dir: Path | None = None
+) -> dict:
     """TrainingArguments shared by SFT and DPO: schedule, seeds, CPU/fp32, per-step logging.
     With `checkpoint_dir`, a checkpoint every `save_steps` optimizer steps, written to a staging
     dir and published atomically (dispo.train_checkpoints); without, no checkpoints."""
     if checkpoint_dir is not None:
-        save = dict(output_dir=str(train_checkpoints.staging_dir(checkpoint_dir)), save_strategy="steps",
-                    save_steps=int(c["save_steps"]), save_total_limit=None)
+        save = dict(
+            output_dir=str(train_checkpoints.staging_dir(checkpoint_dir)),
+            save_strategy="steps",
+            save_steps=int(c["save_steps"]),
+            save_total_limit=None,
+        )
     else:
         save = dict(output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"), save_strategy="no")
     return dict(
-        num_train_epochs=float(c["epochs"]), max_steps=int(c["max_steps"]),
-        per_device_train_batch_size=int(c["batch_size"]), gradient_accumulation_steps=_accum(c),
-        learning_rate=float(c["lr"]), lr_scheduler_type=c["scheduler"], warmup_steps=float(c["warmup_ratio"]),
-        max_length=max_length, seed=seed, data_seed=seed, bf16=False, fp16=False, use_cpu=_use_cpu(),
-        gradient_checkpointing=bool(c["gradient_checkpointing"]), logging_steps=1, **save,
-        report_to=c["report_to"] or "none", disable_tqdm=not c["progress"], dataloader_num_workers=0,
+        num_train_epochs=float(c["epochs"]),
+        max_steps=int(c["max_steps"]),
+        per_device_train_batch_size=int(c["batch_size"]),
+        gradient_accumulation_steps=_accum(c),
+        learning_rate=float(c["lr"]),
+        lr_scheduler_type=c["scheduler"],
+        warmup_steps=float(c["warmup_ratio"]),
+        max_length=max_length,
+        seed=seed,
+        data_seed=seed,
+        bf16=False,
+        fp16=False,
+        use_cpu=_use_cpu(),
+        gradient_checkpointing=bool(c["gradient_checkpointing"]),
+        logging_steps=1,
+        **save,
+        report_to=c["report_to"] or "none",
+        disable_tqdm=not c["progress"],
+        dataloader_num_workers=0,
     )
 
 
@@ -258,9 +299,17 @@ def _resume_point(checkpoint_dir: Path | None, callbacks: list | None) -> tuple[
     return (str(last) if last else None), (train_checkpoints.checkpoint_step(last) if last else 0), cbs
 
 
-def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | Path, cfg: dict | None = None,
-              *, seed: int = 0, log_path: str | Path | None = None,
-              callbacks: list | None = None, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+def train_sft(
+    lm: Any,
+    conversations: Sequence[Sequence[dict]],
+    out_dir: str | Path,
+    cfg: dict | None = None,
+    *,
+    seed: int = 0,
+    log_path: str | Path | None = None,
+    callbacks: list | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """LoRA SFT of `lm.model` on conversations (each ending with the assistant answer).
 
     Saves the adapter to `out_dir` (atomically); returns a summary (loss before/after, history,
@@ -293,10 +342,15 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
     t0 = time.time()
     try:
         loss_before = masked_mean_loss(model, examples, tok.pad_token_id)
-        args = SFTConfig(**_trainer_args(c, out_dir, seed, max_length, ckpt),
-                         weight_decay=float(c["weight_decay"]), packing=False, remove_unused_columns=False)
-        trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows),
-                             processing_class=tok, callbacks=callbacks)
+        args = SFTConfig(
+            **_trainer_args(c, out_dir, seed, max_length, ckpt),
+            weight_decay=float(c["weight_decay"]),
+            packing=False,
+            remove_unused_columns=False,
+        )
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=callbacks
+        )
         trainer.train(resume_from_checkpoint=resume)
         loss_after = masked_mean_loss(model, examples, tok.pad_token_id)
         train_checkpoints.save_adapter_atomically(model, out_dir)
@@ -306,12 +360,18 @@ def train_sft(lm: Any, conversations: Sequence[Sequence[dict]], out_dir: str | P
         model.unload()  # restore lm.model's modules (no merge)
         lm.model.eval()
     info = {
-        "kind": "sft", "adapter": str(out_dir), "n_examples": len(examples), "steps": steps,
+        "kind": "sft",
+        "adapter": str(out_dir),
+        "n_examples": len(examples),
+        "steps": steps,
         "resumed_from_step": resumed_step,
-        "loss_before": loss_before, "loss_after": loss_after, "history": history,
+        "loss_before": loss_before,
+        "loss_after": loss_after,
+        "history": history,
         "seconds": round(time.time() - t0, 2),
         "trainable_tokens": sum(sum(1 for t in e["labels"] if t != -100) for e in examples),
-        "config": {**c, "gradient_accumulation_steps": _accum(c)}, "seed": seed,
+        "config": {**c, "gradient_accumulation_steps": _accum(c)},
+        "seed": seed,
         "device": "cpu" if _use_cpu() else torch.cuda.get_device_name(0),
     }
     if not all(math.isfinite(x) for x in (loss_before, loss_after)):
@@ -332,9 +392,11 @@ def _dpo_rows(lm: Any, pairs: Sequence[dict]) -> list[dict]:
     kw = _template_kwargs(lm)
     rows = []
     for p in pairs:
-        row = {"prompt": [dict(m) for m in p["messages"]],
-               "chosen": [{"role": "assistant", "content": p["chosen"]}],
-               "rejected": [{"role": "assistant", "content": p["rejected"]}]}
+        row = {
+            "prompt": [dict(m) for m in p["messages"]],
+            "chosen": [{"role": "assistant", "content": p["chosen"]}],
+            "rejected": [{"role": "assistant", "content": p["rejected"]}],
+        }
         if kw:
             row["chat_template_kwargs"] = kw
         rows.append(row)
@@ -356,9 +418,18 @@ def dpo_pair_logratio(model: Any, lm: Any, pairs: Sequence[dict]) -> float:
     return sum(diffs) / max(len(diffs), 1)
 
 
-def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: str | Path,
-              cfg: dict | None = None, *, seed: int = 0, log_path: str | Path | None = None,
-              callbacks: list | None = None, checkpoint_dir: str | Path | None = None) -> dict[str, Any]:
+def train_dpo(
+    lm: Any,
+    pairs: Sequence[dict],
+    adapter_in: str | Path,
+    out_dir: str | Path,
+    cfg: dict | None = None,
+    *,
+    seed: int = 0,
+    log_path: str | Path | None = None,
+    callbacks: list | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """LoRA DPO continuing the adapter at `adapter_in` on pairs {messages, chosen, rejected}.
 
     reference: base (adapter disabled, the paper) | sft (a frozen copy of the SFT adapter).
@@ -384,10 +455,17 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
     t0 = time.time()
     try:
         margin_before = dpo_pair_logratio(model, lm, pairs)
-        args = DPOConfig(**_trainer_args(c, out_dir, seed, max_length, ckpt),
-                         beta=float(c["beta"]), precompute_ref_log_probs=False)
-        trainer = DPOTrainer(model=model, ref_model=None, args=args, train_dataset=Dataset.from_list(_dpo_rows(lm, pairs)),
-                             processing_class=tok, callbacks=callbacks)
+        args = DPOConfig(
+            **_trainer_args(c, out_dir, seed, max_length, ckpt), beta=float(c["beta"]), precompute_ref_log_probs=False
+        )
+        trainer = DPOTrainer(
+            model=model,
+            ref_model=None,
+            args=args,
+            train_dataset=Dataset.from_list(_dpo_rows(lm, pairs)),
+            processing_class=tok,
+            callbacks=callbacks,
+        )
         if c["reference"] == "base" and "ref" in model.peft_config:
             # without a "ref" adapter TRL computes the reference with adapters disabled
             model.delete_adapter("ref")
@@ -402,10 +480,19 @@ def train_dpo(lm: Any, pairs: Sequence[dict], adapter_in: str | Path, out_dir: s
         model.unload()
         lm.model.eval()
     info = {
-        "kind": "dpo", "adapter": str(out_dir), "adapter_in": str(adapter_in), "n_pairs": len(pairs),
-        "steps": steps, "resumed_from_step": resumed_step, "reference": reference_used, "logratio_before": margin_before,
-        "logratio_after": margin_after, "history": history, "seconds": round(time.time() - t0, 2),
-        "config": {**c, "gradient_accumulation_steps": _accum(c)}, "seed": seed,
+        "kind": "dpo",
+        "adapter": str(out_dir),
+        "adapter_in": str(adapter_in),
+        "n_pairs": len(pairs),
+        "steps": steps,
+        "resumed_from_step": resumed_step,
+        "reference": reference_used,
+        "logratio_before": margin_before,
+        "logratio_after": margin_after,
+        "history": history,
+        "seconds": round(time.time() - t0, 2),
+        "config": {**c, "gradient_accumulation_steps": _accum(c)},
+        "seed": seed,
     }
     if log_path is not None:
         from dispo.core import atomic
@@ -438,7 +525,19 @@ def rich_progress_callback() -> Any:
     return _Rich()
 
 
-__all__ = ["THINK_MODES", "strip_think", "render_prompt_completion", "build_sft_example",
-           "check_label_masks", "lora_config", "lora_targets", "train_sft", "train_dpo",
-           "masked_mean_loss", "dpo_pair_logratio", "rich_progress_callback", "sft_defaults",
-           "dpo_defaults"]
+__all__ = [
+    "THINK_MODES",
+    "strip_think",
+    "render_prompt_completion",
+    "build_sft_example",
+    "check_label_masks",
+    "lora_config",
+    "lora_targets",
+    "train_sft",
+    "train_dpo",
+    "masked_mean_loss",
+    "dpo_pair_logratio",
+    "rich_progress_callback",
+    "sft_defaults",
+    "dpo_defaults",
+]

@@ -55,19 +55,26 @@ class HeadActivations:
     def save(self, path: str | Path) -> None:
         from dispo.core import atomic
 
-        arrays: dict[str, Any] = {"n_tokens": self.n_tokens, "layers": np.asarray(self.layers),
-                                  "ids": np.asarray(self.ids, dtype=str)}
+        arrays: dict[str, Any] = {
+            "n_tokens": self.n_tokens,
+            "layers": np.asarray(self.layers),
+            "ids": np.asarray(self.ids, dtype=str),
+        }
         for layer in self.layers:
             arrays[f"norms_L{layer}"] = self.norms[layer]
             arrays[f"vecs_L{layer}"] = self.vecs[layer]
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         atomic.write_bytes(path, buf.getvalue())
-        atomic.write_json(Path(str(path) + ".json"), {
-            "n_heads": {str(k): v for k, v in self.n_heads.items()},
-            "head_dim": {str(k): v for k, v in self.head_dim.items()},
-            "skipped": self.skipped, "last_n_tokens": self.last_n_tokens,
-        })
+        atomic.write_json(
+            Path(str(path) + ".json"),
+            {
+                "n_heads": {str(k): v for k, v in self.n_heads.items()},
+                "head_dim": {str(k): v for k, v in self.head_dim.items()},
+                "skipped": self.skipped,
+                "last_n_tokens": self.last_n_tokens,
+            },
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> "HeadActivations":
@@ -82,8 +89,10 @@ class HeadActivations:
                 head_dim={int(k): v for k, v in meta["head_dim"].items()},
                 norms={layer: z[f"norms_L{layer}"] for layer in layers},
                 vecs={layer: z[f"vecs_L{layer}"] for layer in layers},
-                n_tokens=z["n_tokens"], ids=[str(x) for x in z["ids"]],
-                skipped=meta["skipped"], last_n_tokens=meta["last_n_tokens"],
+                n_tokens=z["n_tokens"],
+                ids=[str(x) for x in z["ids"]],
+                skipped=meta["skipped"],
+                last_n_tokens=meta["last_n_tokens"],
             )
 
 
@@ -159,6 +168,7 @@ def capture_head_activations(
             nrm = (x.norm(dim=-1) * w).sum(1) / denom[:, None]  # [B, H]
             vec = (x * w[..., None]).sum(1) / denom[:, None, None]  # [B, H, D]
             captured[layer] = (nrm, vec)
+
         return hook
 
     order = sorted(range(S), key=lambda i: len(seqs[i]))
@@ -166,14 +176,14 @@ def capture_head_activations(
     try:
         with torch.inference_mode():
             for b0 in range(0, S, batch_size):
-                idx = order[b0:b0 + batch_size]
+                idx = order[b0 : b0 + batch_size]
                 T = max(len(seqs[i]) for i in idx)
                 ids_t = torch.full((len(idx), T), pad, dtype=torch.long)
                 mask = torch.zeros((len(idx), T), dtype=torch.long)
                 for row, i in enumerate(idx):
                     s = seqs[i]
-                    ids_t[row, T - len(s):] = torch.tensor(s, dtype=torch.long)
-                    mask[row, T - len(s):] = 1
+                    ids_t[row, T - len(s) :] = torch.tensor(s, dtype=torch.long)
+                    mask[row, T - len(s) :] = 1
                 pos = (mask.cumsum(-1) - 1).clamp(min=0)
                 N = min(last_n_tokens, T)
                 nb = torch.tensor([n_resp[i] for i in idx], dtype=torch.long)
@@ -198,7 +208,9 @@ def capture_head_activations(
         layers=[hl.index for hl in hls],
         n_heads={hl.index: hl.n_heads for hl in hls},
         head_dim={hl.index: hl.head_dim for hl in hls},
-        norms=norms, vecs=vecs, n_tokens=n_resp_arr,
+        norms=norms,
+        vecs=vecs,
+        n_tokens=n_resp_arr,
         ids=[str(x) for x in (ids if ids is not None else range(S))],
         skipped=[asdict(s) for s in skipped_layers(model)],
         last_n_tokens=last_n_tokens,
@@ -230,8 +242,9 @@ def _cos(u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return np.where((nu > 0) & (nv > 0), (u * v).sum(-1) / (nu * nv), np.nan)
 
 
-def _directional_d(va: np.ndarray, vb: np.ndarray, fit_a: np.ndarray | None = None,
-                   fit_b: np.ndarray | None = None) -> np.ndarray:
+def _directional_d(
+    va: np.ndarray, vb: np.ndarray, fit_a: np.ndarray | None = None, fit_b: np.ndarray | None = None
+) -> np.ndarray:
     """va [na, H, D], vb [nb, H, D] -> d [H] of projections onto the (fitted) mean difference."""
     fa = va if fit_a is None else fit_a
     fb = vb if fit_b is None else fit_b
@@ -249,8 +262,8 @@ def _heldout_d(va: np.ndarray, vb: np.ndarray, seed: int = 0) -> np.ndarray:
         return np.full(H, np.nan)
     rng = np.random.default_rng(seed)
     ia, ib = rng.permutation(va.shape[0]), rng.permutation(vb.shape[0])
-    a1, a2 = ia[: len(ia) // 2], ia[len(ia) // 2:]
-    b1, b2 = ib[: len(ib) // 2], ib[len(ib) // 2:]
+    a1, a2 = ia[: len(ia) // 2], ia[len(ia) // 2 :]
+    b1, b2 = ib[: len(ib) // 2], ib[len(ib) // 2 :]
     d1 = _directional_d(va[a2], vb[b2], va[a1], vb[b1])
     d2 = _directional_d(va[a1], vb[b1], va[a2], vb[b2])
     return np.nanmean(np.stack([d1, d2]), axis=0) if np.isfinite([d1, d2]).any() else np.full(H, np.nan)
@@ -272,8 +285,20 @@ class HeadRanking:
     artefact_d: float = 1.3
     artefact_cos: float = 0.95
 
-    COLUMNS = ("rank", "layer", "head", "score", "d", "cos", "variance_artefact", "norm_a", "norm_b",
-               "d_magnitude", "d_directional", "d_heldout")
+    COLUMNS = (
+        "rank",
+        "layer",
+        "head",
+        "score",
+        "d",
+        "cos",
+        "variance_artefact",
+        "norm_a",
+        "norm_b",
+        "d_magnitude",
+        "d_directional",
+        "d_heldout",
+    )
 
     def top(self, k: int, exclude_artefacts: bool = False) -> list[tuple[int, int]]:
         rows = [r for r in self.rows if r["score"] is not None]
@@ -302,8 +327,10 @@ class HeadRanking:
             "|---:|---:|---:|---:|---:|---:|---:|:---|",
         ]
         for r in self.rows[:limit]:
-            lines.append(f"| {r['rank']} | {r['layer']} | {r['head']} | {f(r['score'], 4)} | {f(r['d'])} | "
-                         f"{f(r['cos'], 4)} | {f(r['d_heldout'])} | {'YES' if r['variance_artefact'] else ''} |")
+            lines.append(
+                f"| {r['rank']} | {r['layer']} | {r['head']} | {f(r['score'], 4)} | {f(r['d'])} | "
+                f"{f(r['cos'], 4)} | {f(r['d_heldout'])} | {'YES' if r['variance_artefact'] else ''} |"
+            )
         if limit is not None and len(self.rows) > limit:
             lines.append(f"\n({len(self.rows) - limit} more heads in head_ranking.csv)")
         for s in self.skipped:
@@ -311,9 +338,16 @@ class HeadRanking:
         return "\n".join(lines) + "\n"
 
     def to_json(self) -> dict:
-        return {"method": self.method, "n_a": self.n_a, "n_b": self.n_b, "cohorts": list(self.cohort_names),
-                "artefact_d": self.artefact_d, "artefact_cos": self.artefact_cos,
-                "skipped": self.skipped, "rows": self.rows}
+        return {
+            "method": self.method,
+            "n_a": self.n_a,
+            "n_b": self.n_b,
+            "cohorts": list(self.cohort_names),
+            "artefact_d": self.artefact_d,
+            "artefact_cos": self.artefact_cos,
+            "skipped": self.skipped,
+            "rows": self.rows,
+        }
 
     def matrix(self, key: str = "score") -> tuple[list[int], np.ndarray]:
         layers = sorted({r["layer"] for r in self.rows})
@@ -346,8 +380,9 @@ class HeadRanking:
                 ax.text(r["head"], li[r["layer"]], "x", ha="center", va="center", color="red", fontsize=8)
         for layer, h in self.top(top_k):
             ax.add_patch(Rectangle((h - 0.5, li[layer] - 0.5), 1, 1, fill=False, edgecolor="white", lw=1.5))
-        ax.set_title(title or f"head attribution ({self.method})\n{self.cohort_names[0]} vs {self.cohort_names[1]}",
-                     fontsize=8)
+        ax.set_title(
+            title or f"head attribution ({self.method})\n{self.cohort_names[0]} vs {self.cohort_names[1]}", fontsize=8
+        )
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -405,13 +440,31 @@ def rank_heads(
                 score, d = (abs(float(d_dir[h])) if np.isfinite(d_dir[h]) else float("nan")), d_dir[h]
             dd, cc = _num(d), _num(cos[h])
             flag = bool(dd is not None and cc is not None and abs(dd) > artefact_d and cc > artefact_cos)
-            rows.append({
-                "layer": int(layer), "head": int(h), "score": _num(score), "d": dd, "cos": cc,
-                "variance_artefact": flag, "norm_a": _num(ma[h]), "norm_b": _num(mb[h]),
-                "d_magnitude": _num(d_mag[h]), "d_directional": _num(d_dir[h]), "d_heldout": _num(d_ho[h]),
-            })
+            rows.append(
+                {
+                    "layer": int(layer),
+                    "head": int(h),
+                    "score": _num(score),
+                    "d": dd,
+                    "cos": cc,
+                    "variance_artefact": flag,
+                    "norm_a": _num(ma[h]),
+                    "norm_b": _num(mb[h]),
+                    "d_magnitude": _num(d_mag[h]),
+                    "d_directional": _num(d_dir[h]),
+                    "d_heldout": _num(d_ho[h]),
+                }
+            )
     rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["layer"], r["head"]))
     for i, r in enumerate(rows, 1):
         r["rank"] = i
-    return HeadRanking(method=method, rows=rows, n_a=na, n_b=nb, cohort_names=cohort_names,
-                       skipped=list(acts.skipped), artefact_d=artefact_d, artefact_cos=artefact_cos)
+    return HeadRanking(
+        method=method,
+        rows=rows,
+        n_a=na,
+        n_b=nb,
+        cohort_names=cohort_names,
+        skipped=list(acts.skipped),
+        artefact_d=artefact_d,
+        artefact_cos=artefact_cos,
+    )

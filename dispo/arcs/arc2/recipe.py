@@ -82,8 +82,10 @@ def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", a
     axis = DISPOSITION_AXES[disposition]
     use = ("correct" if axis is None else "rubric") if source == "auto" else source
     if use == "rubric" and axis is None:
-        raise ConfigError("arc.cohort_source=rubric needs a disposition with a rubric axis "
-                          f"({', '.join(k for k, v in DISPOSITION_AXES.items() if v)}); got correctness")
+        raise ConfigError(
+            "arc.cohort_source=rubric needs a disposition with a rubric axis "
+            f"({', '.join(k for k, v in DISPOSITION_AXES.items() if v)}); got correctness"
+        )
     task = "rubric" if use == "rubric" else "correct"
     src = pick_source(samples, task)
     y = np.full(len(samples), -1, dtype=np.int8)
@@ -102,9 +104,17 @@ def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", a
         names = (f"{axis}>={axis_min}", f"{axis}<{axis_min}")
     else:
         names = ("correct", "wrong")
-    return {"ids": [str(s["id"]) for s in samples], "y": y, "task": task, "source": src, "axis": axis,
-            "names": names, "n_a": int((y == 1).sum()), "n_b": int((y == 0).sum()),
-            "n_unscored": int((y < 0).sum())}
+    return {
+        "ids": [str(s["id"]) for s in samples],
+        "y": y,
+        "task": task,
+        "source": src,
+        "axis": axis,
+        "names": names,
+        "n_a": int((y == 1).sum()),
+        "n_b": int((y == 0).sum()),
+        "n_unscored": int((y < 0).sum()),
+    }
 
 
 def monotonicity(lambdas: list[float], values: list[float | None], tol: float = 0.0) -> dict[str, Any]:
@@ -113,8 +123,11 @@ def monotonicity(lambdas: list[float], values: list[float | None], tol: float = 
     vals = [v for _, v in pairs]
     out: dict[str, Any] = {"lambdas": [p[0] for p in pairs], "values": vals}
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in vals) or len(vals) < 2:
-        out.update(monotone=None, direction="undefined",
-                   note="fewer than two lambdas with a value" if len(vals) < 2 else "a lambda has no value")
+        out.update(
+            monotone=None,
+            direction="undefined",
+            note="fewer than two lambdas with a value" if len(vals) < 2 else "a lambda has no value",
+        )
         return out
     diffs = np.diff(np.asarray(vals, dtype=float))  # as lambda decreases
     if np.all(np.abs(diffs) <= tol):
@@ -125,32 +138,53 @@ def monotonicity(lambdas: list[float], values: list[float | None], tol: float = 
         direction = "increasing as lambda decreases"
     else:
         direction = "non-monotone"
-    out.update(monotone=direction != "non-monotone", direction=direction, tol=tol,
-               note="two lambdas are always monotone" if len(vals) == 2 else None)
+    out.update(
+        monotone=direction != "non-monotone",
+        direction=direction,
+        tol=tol,
+        note="two lambdas are always monotone" if len(vals) == 2 else None,
+    )
     return out
 
 
-def replication_outcome(greedy_delta: float | None, pooled: dict | None, per_seed: list[dict],
-                        alpha: float = 0.05) -> dict[str, Any]:
+def replication_outcome(
+    greedy_delta: float | None, pooled: dict | None, per_seed: list[dict], alpha: float = 0.05
+) -> dict[str, Any]:
     """Does the sampled seed block reproduce the greedy sweep's effect (same sign; significant)?"""
     if pooled is None:
         return {"outcome": "not_run", "reason": "no replication seeds (arc.replicate.seeds is empty)"}
     pd, p = pooled.get("delta"), pooled.get("p")
     signs = [c.get("delta") for c in per_seed]
     if greedy_delta is None or greedy_delta == 0:
-        return {"outcome": "no_effect_to_replicate", "greedy_delta": greedy_delta, "pooled_delta": pd, "p": p,
-                "per_seed_deltas": signs,
-                "reason": "the greedy sweep showed no change at the best lambda, so there is nothing to replicate"}
+        return {
+            "outcome": "no_effect_to_replicate",
+            "greedy_delta": greedy_delta,
+            "pooled_delta": pd,
+            "p": p,
+            "per_seed_deltas": signs,
+            "reason": "the greedy sweep showed no change at the best lambda, so there is nothing to replicate",
+        }
     same = pd is not None and pd != 0 and math.copysign(1, pd) == math.copysign(1, greedy_delta)
     agree = sum(1 for d in signs if d is not None and d != 0 and math.copysign(1, d) == math.copysign(1, greedy_delta))
     if same and p is not None and p < alpha:
         outcome, reason = "replicated", f"same sign as greedy and p={p:.3g} < {alpha} on the pooled seed block"
     elif same:
-        outcome, reason = "same_direction_not_significant", f"same sign as greedy but p={p if p is None else f'{p:.3g}'} >= {alpha}"
+        outcome, reason = (
+            "same_direction_not_significant",
+            f"same sign as greedy but p={p if p is None else f'{p:.3g}'} >= {alpha}",
+        )
     else:
         outcome, reason = "not_replicated", "the sampled seed block does not move in the greedy direction"
-    return {"outcome": outcome, "reason": reason, "greedy_delta": greedy_delta, "pooled_delta": pd, "p": p,
-            "per_seed_deltas": signs, "seeds_agreeing": agree, "n_seeds": len(per_seed)}
+    return {
+        "outcome": outcome,
+        "reason": reason,
+        "greedy_delta": greedy_delta,
+        "pooled_delta": pd,
+        "p": p,
+        "per_seed_deltas": signs,
+        "seeds_agreeing": agree,
+        "n_seeds": len(per_seed),
+    }
 
 
 # --------------------------------------------------------------------------- the recipe
@@ -180,7 +214,9 @@ class Arc2Tempering(Recipe):
         try:
             lams = [float(x) for x in (a["lambdas"] if isinstance(a["lambdas"], (list, tuple)) else [a["lambdas"]])]
         except (TypeError, ValueError):
-            raise ConfigError(f"arc.lambdas must be a list of numbers, got {a['lambdas']!r}; e.g. arc.lambdas=[1.0,0.8,0.5]") from None
+            raise ConfigError(
+                f"arc.lambdas must be a list of numbers, got {a['lambdas']!r}; e.g. arc.lambdas=[1.0,0.8,0.5]"
+            ) from None
         if any(not (x >= 0) for x in lams):
             raise ConfigError(f"arc.lambdas must be >= 0, got {lams}")
         if 1.0 not in lams:
@@ -217,8 +253,16 @@ class Arc2Tempering(Recipe):
     def _items(self):
         return self.domain.items(self.cfg.get("domain", {}).get("split", "eval"), self.cfg.get("limit"))
 
-    def _evaluate(self, arm: str, heads: list[tuple[int, int]], lam: float, *, decoding: dict | None = None,
-                  seed: int | None = None, run=True) -> list[dict]:
+    def _evaluate(
+        self,
+        arm: str,
+        heads: list[tuple[int, int]],
+        lam: float,
+        *,
+        decoding: dict | None = None,
+        seed: int | None = None,
+        run=True,
+    ) -> list[dict]:
         from dispo.evaluation.evaluate import evaluate_arm
         from dispo.interventions.tempering import temper, tempering_spec
 
@@ -226,9 +270,20 @@ class Arc2Tempering(Recipe):
             return self.run_dir.read_samples(arm)  # finished: no model load on resume
         intervention = tempering_spec(heads, lam) if lam != 1.0 else None
         with temper(self.lm.model, heads, lam):
-            return evaluate_arm(self.run_dir if run else None, arm, self.lm, self.domain, self._items(), self.cfg,
-                                self.judge, decoding=decoding, seed=seed, intervention=intervention,
-                                tasks=self._tasks(), progress=bool(self.cfg.get("progress", True)))
+            return evaluate_arm(
+                self.run_dir if run else None,
+                arm,
+                self.lm,
+                self.domain,
+                self._items(),
+                self.cfg,
+                self.judge,
+                decoding=decoding,
+                seed=seed,
+                intervention=intervention,
+                tasks=self._tasks(),
+                progress=bool(self.cfg.get("progress", True)),
+            )
 
     def metric_names(self, samples: list[dict]) -> tuple[str, list[str]]:
         """(disposition metric, content metrics) the samples can compute."""
@@ -244,8 +299,10 @@ class Arc2Tempering(Recipe):
     # -- stages ----------------------------------------------------------------------
     def base(self) -> list[dict]:
         if self.axis is not None and not hasattr(self.judge, "rubric"):
-            raise ConfigError(f"disposition={self.a['disposition']} needs the 5-axis rubric, which judge "
-                              f"'{self.judge.name}' does not score; use judge=lexical, hf or openai")
+            raise ConfigError(
+                f"disposition={self.a['disposition']} needs the 5-axis rubric, which judge "
+                f"'{self.judge.name}' does not score; use judge=lexical, hf or openai"
+            )
         return self._evaluate("base", [], 1.0)
 
     def cohorts(self, base: list[dict]) -> dict:
@@ -260,8 +317,16 @@ class Arc2Tempering(Recipe):
         info["min_cohort"] = int(self.a["min_cohort"])
         info["sufficient"] = min(lab["n_a"], lab["n_b"]) >= int(self.a["min_cohort"])
         run.write_json(rel, info)
-        run.complete_stage("cohorts", {"path": rel, "n_a": lab["n_a"], "n_b": lab["n_b"],
-                                       "n_unscored": lab["n_unscored"], "sufficient": info["sufficient"]})
+        run.complete_stage(
+            "cohorts",
+            {
+                "path": rel,
+                "n_a": lab["n_a"],
+                "n_b": lab["n_b"],
+                "n_unscored": lab["n_unscored"],
+                "sufficient": info["sufficient"],
+            },
+        )
         return info
 
     def attribution(self, base: list[dict], coh: dict) -> dict:
@@ -277,16 +342,29 @@ class Arc2Tempering(Recipe):
             acts = HeadActivations.load(npz)  # captured before an interruption
         else:
             acts = capture_head_activations(
-                self.lm.model, self.lm.tokenizer, [s["prompt"] for s in base], [s["output"] for s in base],
-                last_n_tokens=int(a["last_n_tokens"]), batch_size=int(a["attribution_batch_size"]),
-                ids=[str(s["id"]) for s in base], max_length=a.get("max_length"))
+                self.lm.model,
+                self.lm.tokenizer,
+                [s["prompt"] for s in base],
+                [s["output"] for s in base],
+                last_n_tokens=int(a["last_n_tokens"]),
+                batch_size=int(a["attribution_batch_size"]),
+                ids=[str(s["id"]) for s in base],
+                max_length=a.get("max_length"),
+            )
             acts.save(npz)
         y = np.asarray(coh["labels"])
         rankings = {}
         for method in ("magnitude", "directional"):
-            r = rank_heads(acts, y == 1, y == 0, method=method, artefact_d=float(a["artefact"]["d"]),
-                           artefact_cos=float(a["artefact"]["cos"]), min_cohort=int(a["min_cohort"]),
-                           cohort_names=tuple(coh["names"]))
+            r = rank_heads(
+                acts,
+                y == 1,
+                y == 0,
+                method=method,
+                artefact_d=float(a["artefact"]["d"]),
+                artefact_cos=float(a["artefact"]["cos"]),
+                min_cohort=int(a["min_cohort"]),
+                cohort_names=tuple(coh["names"]),
+            )
             rankings[method] = r
             run.write_text(f"artifacts/head_ranking_{method}.csv", r.to_csv())
         main = rankings[a["method"]]
@@ -294,18 +372,30 @@ class Arc2Tempering(Recipe):
         run.write_text("artifacts/head_ranking.csv", main.to_csv())
         run.write_text("artifacts/head_ranking.md", main.to_markdown(limit=None))
         run.write_json("artifacts/head_ranking.json", {m: r.to_json() for m, r in rankings.items()})
-        main.heatmap(run.artifacts / "head_heatmap.png", top_k=len(heads),
-                     title=f"{a['method']} attribution, {a['disposition']}\n{coh['names'][0]} vs {coh['names'][1]}")
+        main.heatmap(
+            run.artifacts / "head_heatmap.png",
+            top_k=len(heads),
+            title=f"{a['method']} attribution, {a['disposition']}\n{coh['names'][0]} vs {coh['names'][1]}",
+        )
         info = {
-            "method": a["method"], "heads": [list(h) for h in heads],
-            "top": [{k: r[k] for k in ("rank", "layer", "head", "score", "d", "cos", "variance_artefact", "d_heldout")}
-                    for r in main.rows[: int(a["top_k"])]],
+            "method": a["method"],
+            "heads": [list(h) for h in heads],
+            "top": [
+                {k: r[k] for k in ("rank", "layer", "head", "score", "d", "cos", "variance_artefact", "d_heldout")}
+                for r in main.rows[: int(a["top_k"])]
+            ],
             "n_artefacts": sum(r["variance_artefact"] for r in main.rows),
-            "n_heads": len(main.rows), "skipped_layers": acts.skipped,
-            "overlap_topk_methods": len(set(rankings["magnitude"].top(int(a["top_k"])))
-                                        & set(rankings["directional"].top(int(a["top_k"])))),
-            "files": {"activations": "artifacts/head_activations.npz", "ranking_csv": "artifacts/head_ranking.csv",
-                      "ranking_md": "artifacts/head_ranking.md", "heatmap": "artifacts/head_heatmap.png"},
+            "n_heads": len(main.rows),
+            "skipped_layers": acts.skipped,
+            "overlap_topk_methods": len(
+                set(rankings["magnitude"].top(int(a["top_k"]))) & set(rankings["directional"].top(int(a["top_k"])))
+            ),
+            "files": {
+                "activations": "artifacts/head_activations.npz",
+                "ranking_csv": "artifacts/head_ranking.csv",
+                "ranking_md": "artifacts/head_ranking.md",
+                "heatmap": "artifacts/head_heatmap.png",
+            },
             "last_n_tokens": int(a["last_n_tokens"]),
         }
         run.complete_stage("attribution", info)
@@ -346,9 +436,18 @@ class Arc2Tempering(Recipe):
                     s["id"] = f"{s['id']}@seed{seed}"
                     pooled.append(s)
             run.write_samples(arm, pooled)
-            run.complete_stage(f"arm:{arm}", {"n": len(pooled), "seeds": self.rep_seeds, "decoding": dec,
-                                              "lambda": lam, "heads": [list(h) for h in heads],
-                                              "model": self.lm.describe(), "judge": self.judge.describe()})
+            run.complete_stage(
+                f"arm:{arm}",
+                {
+                    "n": len(pooled),
+                    "seeds": self.rep_seeds,
+                    "decoding": dec,
+                    "lambda": lam,
+                    "heads": [list(h) for h in heads],
+                    "model": self.lm.describe(),
+                    "judge": self.judge.describe(),
+                },
+            )
             out[arm] = pooled
         return out
 
@@ -367,8 +466,9 @@ class Arc2Tempering(Recipe):
         self._lm = None
         return self.finalize(coh, att, sweep, rep, best, best_delta)
 
-    def finalize(self, coh: dict, att: dict | None, sweep: dict, rep: dict, best: float | None,
-                 best_delta: float | None) -> dict:
+    def finalize(
+        self, coh: dict, att: dict | None, sweep: dict, rep: dict, best: float | None, best_delta: float | None
+    ) -> dict:
         from dispo.reporting.report import write_report
         from dispo.stats.summary import arm_metrics, claims, paired_claim
 
@@ -376,17 +476,24 @@ class Arc2Tempering(Recipe):
         arms = dict(run.iter_arms())
         metrics = {arm: arm_metrics(s) for arm, s in arms.items()}
         arc2: dict[str, Any] = {
-            "disposition": self.a["disposition"], "axis": self.axis, "cohorts": {k: coh[k] for k in (
-                "task", "source", "names", "n_a", "n_b", "n_unscored", "min_cohort", "sufficient")},
-            "method": self.a["method"], "top_k": int(self.a["top_k"]), "lambdas": self.lambdas,
+            "disposition": self.a["disposition"],
+            "axis": self.axis,
+            "cohorts": {
+                k: coh[k] for k in ("task", "source", "names", "n_a", "n_b", "n_unscored", "min_cohort", "sufficient")
+            },
+            "method": self.a["method"],
+            "top_k": int(self.a["top_k"]),
+            "lambdas": self.lambdas,
         }
         cl: list[dict] = []
         if att is None:
             arc2["verdict"] = {
                 "status": "insufficient_cohorts",
-                "reason": (f"cohort {coh['names'][0]} has {coh['n_a']} and {coh['names'][1]} has {coh['n_b']} "
-                           f"items (need >= {coh['min_cohort']} each): no head ranking, no sweep; raise `limit`, "
-                           f"pick another disposition or arc.cohort_source=correct"),
+                "reason": (
+                    f"cohort {coh['names'][0]} has {coh['n_a']} and {coh['names'][1]} has {coh['n_b']} "
+                    f"items (need >= {coh['min_cohort']} each): no head ranking, no sweep; raise `limit`, "
+                    f"pick another disposition or arc.cohort_source=correct"
+                ),
             }
             run.write_results(metrics, cl, {"arc2": arc2})
             write_report(run, title="train arc2 (head attribution + tempering)", sections=self.report_sections(arc2))
@@ -398,17 +505,27 @@ class Arc2Tempering(Recipe):
         for c in cl:
             c["id"] = f"arc2.{c['arm']}.{c['metric']}"
             c["family"] = "sweep"
-            c["intervention"] = (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
+            c["intervention"] = (
+                (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
+            )
         mono = {}
         for m in wanted:
             vals = [(metrics.get(arm_name(lam)) or {}).get(m, {}).get("value") for lam in self.lambdas]
             mono[m] = monotonicity(self.lambdas, vals, float(self.a["monotone_tol"]))
-        arc2.update(attribution=att, heads=att["heads"], disposition_metric=disp, content_metrics=content,
-                    monotonicity=mono, best_lambda=best, best_lambda_delta=best_delta)
+        arc2.update(
+            attribution=att,
+            heads=att["heads"],
+            disposition_metric=disp,
+            content_metrics=content,
+            monotonicity=mono,
+            best_lambda=best,
+            best_lambda_delta=best_delta,
+        )
         if rep:
             b, t = rep[rep_arm_name(1.0)], rep[rep_arm_name(best)]
-            rcl = claims({rep_arm_name(1.0): b, rep_arm_name(best): t}, rep_arm_name(1.0), wanted,
-                         alpha=float(self.a["alpha"]))
+            rcl = claims(
+                {rep_arm_name(1.0): b, rep_arm_name(best): t}, rep_arm_name(1.0), wanted, alpha=float(self.a["alpha"])
+            )
             for c in rcl:
                 c["id"] = f"arc2.replication.lam{best}.{c['metric']}"
                 c["family"] = "replication"
@@ -417,12 +534,17 @@ class Arc2Tempering(Recipe):
                 bs = [s for s in b if (s.get("meta") or {}).get("seed") == seed]
                 ts = [s for s in t if (s.get("meta") or {}).get("seed") == seed]
                 pc = paired_claim(bs, ts, disp, n_boot=200)
-                per_seed.append({"seed": seed, "delta": pc.get("delta"), "p": pc.get("p"), "n_pairs": pc.get("n_pairs")})
+                per_seed.append(
+                    {"seed": seed, "delta": pc.get("delta"), "p": pc.get("p"), "n_pairs": pc.get("n_pairs")}
+                )
             pooled = next((c for c in rcl if c["metric"] == disp), None)
-            arc2["replication"] = {"lambda": best, "seeds": self.rep_seeds,
-                                   "decoding": (run.stage_info(f"arm:{rep_arm_name(best)}") or {}).get("decoding"),
-                                   "per_seed": per_seed,
-                                   **replication_outcome(best_delta, pooled, per_seed, float(self.a["alpha"]))}
+            arc2["replication"] = {
+                "lambda": best,
+                "seeds": self.rep_seeds,
+                "decoding": (run.stage_info(f"arm:{rep_arm_name(best)}") or {}).get("decoding"),
+                "per_seed": per_seed,
+                **replication_outcome(best_delta, pooled, per_seed, float(self.a["alpha"])),
+            }
             cl += rcl
         else:
             arc2["replication"] = replication_outcome(best_delta, None, [])
@@ -468,27 +590,47 @@ class Arc2Tempering(Recipe):
         from dispo.reporting.report import fmt
 
         c = arc2["cohorts"]
-        out = ["## Arc 2: head attribution and o_proj tempering", "",
-               f"Disposition **{arc2['disposition']}**; cohorts from `{c['task']}:{c['source']}`: "
-               f"{c['names'][0]} n={c['n_a']}, {c['names'][1]} n={c['n_b']} ({c['n_unscored']} unscored)."]
+        out = [
+            "## Arc 2: head attribution and o_proj tempering",
+            "",
+            f"Disposition **{arc2['disposition']}**; cohorts from `{c['task']}:{c['source']}`: "
+            f"{c['names'][0]} n={c['n_a']}, {c['names'][1]} n={c['n_b']} ({c['n_unscored']} unscored).",
+        ]
         if "verdict" in arc2:
             return out + ["", f"**Verdict: {arc2['verdict']['status']}**: {arc2['verdict']['reason']}"]
         att = arc2["attribution"]
-        out += ["", f"### Head ranking ({att['method']}, top {arc2['top_k']})", "",
-                "Full table: `artifacts/head_ranking.md` / `.csv` (both methods in `head_ranking_*.csv`); "
-                "heat map: `artifacts/head_heatmap.png`. The directional d is fitted in-sample; "
-                "`d held-out` is the 2-fold cross-fitted value. A flagged head (|d| large, cos(mu_A, mu_B) ~ 1) "
-                "is the paper's variance artefact.", "",
-                "| rank | layer | head | score | d | cos | d held-out | artefact |", "|---:|---:|---:|---:|---:|---:|---:|:---|"]
+        out += [
+            "",
+            f"### Head ranking ({att['method']}, top {arc2['top_k']})",
+            "",
+            "Full table: `artifacts/head_ranking.md` / `.csv` (both methods in `head_ranking_*.csv`); "
+            "heat map: `artifacts/head_heatmap.png`. The directional d is fitted in-sample; "
+            "`d held-out` is the 2-fold cross-fitted value. A flagged head (|d| large, cos(mu_A, mu_B) ~ 1) "
+            "is the paper's variance artefact.",
+            "",
+            "| rank | layer | head | score | d | cos | d held-out | artefact |",
+            "|---:|---:|---:|---:|---:|---:|---:|:---|",
+        ]
         for r in att["top"]:
-            out.append(f"| {r['rank']} | {r['layer']} | {r['head']} | {fmt(r['score'])} | {fmt(r['d'], 3)} | "
-                       f"{fmt(r['cos'], 4)} | {fmt(r['d_heldout'], 3)} | {'YES' if r['variance_artefact'] else ''} |")
-        out += ["", f"{att['n_artefacts']} of {att['n_heads']} heads flagged as variance artefacts; "
-                    f"top-{arc2['top_k']} overlap between magnitude and directional rankings: {att['overlap_topk_methods']}."]
+            out.append(
+                f"| {r['rank']} | {r['layer']} | {r['head']} | {fmt(r['score'])} | {fmt(r['d'], 3)} | "
+                f"{fmt(r['cos'], 4)} | {fmt(r['d_heldout'], 3)} | {'YES' if r['variance_artefact'] else ''} |"
+            )
+        out += [
+            "",
+            f"{att['n_artefacts']} of {att['n_heads']} heads flagged as variance artefacts; "
+            f"top-{arc2['top_k']} overlap between magnitude and directional rankings: {att['overlap_topk_methods']}.",
+        ]
         for s in att.get("skipped_layers") or []:
             out.append(f"- layer {s['index']} skipped: {s['reason']}")
-        out += ["", "### Sweep", "", f"Tempered heads: {att['heads']}. Disposition metric `{arc2['disposition_metric']}`, "
-                f"content {', '.join('`' + m + '`' for m in arc2['content_metrics']) or 'none'}. Figure: `artifacts/sweep.png`.", ""]
+        out += [
+            "",
+            "### Sweep",
+            "",
+            f"Tempered heads: {att['heads']}. Disposition metric `{arc2['disposition_metric']}`, "
+            f"content {', '.join('`' + m + '`' for m in arc2['content_metrics']) or 'none'}. Figure: `artifacts/sweep.png`.",
+            "",
+        ]
         for m, mo in arc2["monotonicity"].items():
             vals = ", ".join(f"{lam:g}: {fmt(v, 3)}" for lam, v in zip(mo["lambdas"], mo["values"]))
             out.append(f"- `{m}` ({vals}): {mo['direction']}" + (f" ({mo['note']})" if mo.get("note") else ""))
@@ -497,8 +639,11 @@ class Arc2Tempering(Recipe):
         if rep.get("outcome") == "not_run":
             out.append(f"Not run: {rep['reason']}.")
         else:
-            out.append(f"Best greedy lambda {arc2['best_lambda']} (delta {fmt(arc2['best_lambda_delta'], 3)} on "
-                       f"`{arc2['disposition_metric']}`), re-run with sampling over seeds {rep.get('seeds')}: "
-                       f"**{rep['outcome']}** ({rep['reason']}). Per-seed deltas: "
-                       + ", ".join(f"seed {p['seed']}: {fmt(p['delta'], 3)}" for p in rep.get("per_seed", [])) + ".")
+            out.append(
+                f"Best greedy lambda {arc2['best_lambda']} (delta {fmt(arc2['best_lambda_delta'], 3)} on "
+                f"`{arc2['disposition_metric']}`), re-run with sampling over seeds {rep.get('seeds')}: "
+                f"**{rep['outcome']}** ({rep['reason']}). Per-seed deltas: "
+                + ", ".join(f"seed {p['seed']}: {fmt(p['delta'], 3)}" for p in rep.get("per_seed", []))
+                + "."
+            )
         return out

@@ -107,8 +107,9 @@ def labels_from_samples(samples: list[dict], axis_min: int = 4) -> dict[str, Any
     return {"ids": [s["id"] for s in samples], "y": y, "coverage": cov, "source": src, "axes": axes}
 
 
-def gate_outputs(outputs: list[str], p_correct: np.ndarray, thr: float, mode: str, hedge_text: str,
-                 abstain_text: str) -> tuple[list[str], np.ndarray]:
+def gate_outputs(
+    outputs: list[str], p_correct: np.ndarray, thr: float, mode: str, hedge_text: str, abstain_text: str
+) -> tuple[list[str], np.ndarray]:
     """The sidecar: assert (answer unchanged) when P(correct) >= thr, else hedge or abstain."""
     gated = np.asarray(p_correct) < thr
     out = []
@@ -147,7 +148,9 @@ class Arc3Sidecar(Recipe):
         try:
             self.Cs = [float(c) for c in (a["C"] if isinstance(a["C"], (list, tuple)) else [a["C"]])]
         except (TypeError, ValueError):
-            raise ConfigError(f"arc.C must be a number or a list of numbers, got {a['C']!r}; e.g. arc.C=[1.0,0.1]") from None
+            raise ConfigError(
+                f"arc.C must be a number or a list of numbers, got {a['C']!r}; e.g. arc.C=[1.0,0.1]"
+            ) from None
         if not self.Cs or any(c <= 0 for c in self.Cs):
             raise ConfigError(f"arc.C must hold positive numbers, got {a['C']!r}; e.g. arc.C=[1.0,0.1]")
         if not isinstance(a["cv"], int) or isinstance(a["cv"], bool) or a["cv"] < 2:
@@ -158,7 +161,9 @@ class Arc3Sidecar(Recipe):
         if sc.get("mode") not in ("hedge", "abstain"):
             raise ConfigError(f"arc.sidecar.mode must be hedge or abstain, got {sc.get('mode')!r}")
         thr = sc.get("threshold")
-        if thr not in ("cv", "fresh") and not (isinstance(thr, (int, float)) and not isinstance(thr, bool) and 0 < thr < 1):
+        if thr not in ("cv", "fresh") and not (
+            isinstance(thr, (int, float)) and not isinstance(thr, bool) and 0 < thr < 1
+        ):
             raise ConfigError(f"arc.sidecar.threshold must be cv, fresh or a number in (0, 1), got {thr!r}")
         if a["rubric"] not in ("auto", True, False):
             raise ConfigError(f"arc.rubric must be auto, true or false, got {a['rubric']!r}")
@@ -175,7 +180,8 @@ class Arc3Sidecar(Recipe):
             if split not in getattr(self.domain, "splits", ()):
                 raise ConfigError(
                     f"arc3 needs split '{split}' but domain {self.domain.name} has {', '.join(self.domain.splits)}; "
-                    f"use domain=chef (two independent prompt generators)")
+                    f"use domain=chef (two independent prompt generators)"
+                )
         self.judge = make_judge(self.cfg)
         self._lm = None
         self._lm_name: str | None = None
@@ -210,10 +216,21 @@ class Arc3Sidecar(Recipe):
             return run.read_samples(arm)
         items = self.domain.items(split, self.cfg.get("limit"))
         if not items:
-            raise DispoError(f"domain {self.domain.name} split '{split}' has no items; check the domain's data "
-                             f"(e.g. dispo/data/chef/*.yaml) or raise limit")
-        return evaluate_arm(run, arm, self.lm(spec), self.domain, items, self.cfg, self.judge,
-                            tasks=self._tasks(), progress=bool(self.cfg.get("progress", True)))
+            raise DispoError(
+                f"domain {self.domain.name} split '{split}' has no items; check the domain's data "
+                f"(e.g. dispo/data/chef/*.yaml) or raise limit"
+            )
+        return evaluate_arm(
+            run,
+            arm,
+            self.lm(spec),
+            self.domain,
+            items,
+            self.cfg,
+            self.judge,
+            tasks=self._tasks(),
+            progress=bool(self.cfg.get("progress", True)),
+        )
 
     def _features(self, arm: str, samples: list[dict], spec: dict | None = None) -> str:
         """Extract and save features for one arm; returns the npz path relative to the run."""
@@ -229,18 +246,53 @@ class Arc3Sidecar(Recipe):
         kept = [samples[i] for i in keep]
         lm = self.lm(spec)
         layers, pool = self.a["layers"], self.a["pool"]
-        f = extract(lm, [s["prompt"] for s in kept], [s["output"] for s in kept], layers=layers,
-                    batch_size=int(self.a["feature_batch_size"]))
-        fp = extract(lm, [s["prompt"] for s in kept], [s["output"] for s in kept], layers=pool,
-                     batch_size=int(self.a["feature_batch_size"])) if pool != layers else f
+        f = extract(
+            lm,
+            [s["prompt"] for s in kept],
+            [s["output"] for s in kept],
+            layers=layers,
+            batch_size=int(self.a["feature_batch_size"]),
+        )
+        fp = (
+            extract(
+                lm,
+                [s["prompt"] for s in kept],
+                [s["output"] for s in kept],
+                layers=pool,
+                batch_size=int(self.a["feature_batch_size"]),
+            )
+            if pool != layers
+            else f
+        )
         extra = {k: f[k] for k in SCALARS}
         extra.update({f"axis_{a}": v[keep] for a, v in lab["axes"].items()})
-        save_npz(rel, X=f["X"], y=lab["y"][keep], coverage=lab["coverage"][keep], ids=[s["id"] for s in kept],
-                 writer=run.write_npz, X_pool=fp["X"], layers=np.array(layers), pool=np.array(pool),
-                 model=np.array(lm.name), fingerprint=np.array(lm.fingerprint), **extra)
-        run.complete_stage(stage, {"path": rel, "n": int(len(keep)), "n_unlabelled": int(len(samples) - len(keep)),
-                                   "n_pos": int(lab["y"][keep].sum()), "dim": int(f["X"].shape[1]) if len(keep) else 0,
-                                   "label_source": lab["source"], "layers": layers, "pool": pool})
+        save_npz(
+            rel,
+            X=f["X"],
+            y=lab["y"][keep],
+            coverage=lab["coverage"][keep],
+            ids=[s["id"] for s in kept],
+            writer=run.write_npz,
+            X_pool=fp["X"],
+            layers=np.array(layers),
+            pool=np.array(pool),
+            model=np.array(lm.name),
+            fingerprint=np.array(lm.fingerprint),
+            **extra,
+        )
+        run.complete_stage(
+            stage,
+            {
+                "path": rel,
+                "n": int(len(keep)),
+                "n_unlabelled": int(len(samples) - len(keep)),
+                "n_pos": int(lab["y"][keep].sum()),
+                "dim": int(f["X"].shape[1]) if len(keep) else 0,
+                "label_source": lab["source"],
+                "layers": layers,
+                "pool": pool,
+            },
+        )
         return rel
 
     def _data(self, rel: str, x_key: str = "X", y_key: str = "y"):
@@ -250,10 +302,13 @@ class Arc3Sidecar(Recipe):
         arr = load_npz(self.run_dir.dir / rel)
         y = np.asarray(arr[y_key]).astype(np.int64)
         keep = y >= 0
-        return ProbeData(X=np.asarray(arr[x_key], dtype=np.float64)[keep], y=y[keep],
-                         coverage=arr.get("coverage")[keep] if "coverage" in arr else None,
-                         ids=arr.get("ids")[keep] if "ids" in arr else None,
-                         source=rel if y_key == "y" else f"{rel} [{y_key}]")
+        return ProbeData(
+            X=np.asarray(arr[x_key], dtype=np.float64)[keep],
+            y=y[keep],
+            coverage=arr.get("coverage")[keep] if "coverage" in arr else None,
+            ids=arr.get("ids")[keep] if "ids" in arr else None,
+            source=rel if y_key == "y" else f"{rel} [{y_key}]",
+        )
 
     # -- the five steps ---------------------------------------------------------------
     def _pair(self, train, test, cv_bars, test_bars) -> list[dict]:
@@ -265,23 +320,38 @@ class Arc3Sidecar(Recipe):
         for C in self.Cs:
             row: dict[str, Any] = {"C": C}
             if n_tr == 0 or pos_tr in (0, n_tr):
-                row.update(status="skipped", mode="n/a",
-                           reason=f"{train.source}: single class ({pos_tr}/{n_tr} positive): no probe can be fit")
+                row.update(
+                    status="skipped",
+                    mode="n/a",
+                    reason=f"{train.source}: single class ({pos_tr}/{n_tr} positive): no probe can be fit",
+                )
                 rows.append(row)
                 continue
             if min(pos_tr, n_tr - pos_tr) >= 2:
                 cvr = P.cross_validate(train, C, int(self.a["cv"]), int(self.a["cv_seed"]), self.tax.min_assert_correct)
                 cls = P.classify(train.y, cvr["auc"], cvr["balanced"]["asymmetry"], cv_bars, None, self.tax)
-                row["cv"] = {"auc": cvr["auc"], "balanced": cvr["balanced"], "k_used": cvr["k_used"],
-                             "mode": cls["mode"], "reason": cls["reason"], "bars": cls["bars"]}
+                row["cv"] = {
+                    "auc": cvr["auc"],
+                    "balanced": cvr["balanced"],
+                    "k_used": cvr["k_used"],
+                    "mode": cls["mode"],
+                    "reason": cls["reason"],
+                    "bars": cls["bars"],
+                }
             else:
                 row["cv"] = {"auc": None, "mode": "n/a", "reason": "fewer than 2 items of a class: no CV"}
             if test is not None and len(test.y):
                 tr = P.transfer(train, test, C, self.tax.min_assert_correct)
                 cls = P.classify(test.y, tr["auc"], tr["balanced"]["asymmetry"], test_bars, train.y, self.tax)
-                row["fresh"] = {"auc": tr["auc"], "balanced": tr["balanced"], "n": int(len(test.y)),
-                                "n_pos": int(test.y.sum()), "mode": cls["mode"], "reason": cls["reason"],
-                                "bars": cls["bars"]}
+                row["fresh"] = {
+                    "auc": tr["auc"],
+                    "balanced": tr["balanced"],
+                    "n": int(len(test.y)),
+                    "n_pos": int(test.y.sum()),
+                    "mode": cls["mode"],
+                    "reason": cls["reason"],
+                    "bars": cls["bars"],
+                }
                 row.update(status="done", mode=cls["mode"], reason=cls["reason"])
             else:
                 row.update(status="done", mode=row["cv"]["mode"], reason=row["cv"].get("reason"))
@@ -292,16 +362,27 @@ class Arc3Sidecar(Recipe):
     def _verdict(rows: list[dict]) -> dict:
         done = [r for r in rows if r.get("status") == "done"]
         if not done:
-            return {"status": "skipped", "passed": False, "mode": "n/a",
-                    "reason": rows[0]["reason"] if rows else "nothing to evaluate"}
+            return {
+                "status": "skipped",
+                "passed": False,
+                "mode": "n/a",
+                "reason": rows[0]["reason"] if rows else "nothing to evaluate",
+            }
         passed = any(r["mode"] == "pass" for r in done)
-        return {"status": "done", "passed": passed, "mode": "pass" if passed else done[0]["mode"],
-                "reason": next(r["reason"] for r in done if r["mode"] == "pass") if passed else done[0]["reason"]}
+        return {
+            "status": "done",
+            "passed": passed,
+            "mode": "pass" if passed else done[0]["mode"],
+            "reason": next(r["reason"] for r in done if r["mode"] == "pass") if passed else done[0]["reason"],
+        }
 
     def _step(self, name: str, fn) -> dict:
-        return self.stage(name, lambda: {"step": name, "title": STEP_TITLES[name], **_row_json(fn())},
-                          artifact=f"artifacts/steps/{name}.json",
-                          summary=lambda res: {"mode": res.get("mode"), "passed": res.get("passed")})
+        return self.stage(
+            name,
+            lambda: {"step": name, "title": STEP_TITLES[name], **_row_json(fn())},
+            artifact=f"artifacts/steps/{name}.json",
+            summary=lambda res: {"mode": res.get("mode"), "passed": res.get("passed")},
+        )
 
     def step1(self, tr_rel: str) -> dict:
         train = self._data(tr_rel)
@@ -317,31 +398,49 @@ class Arc3Sidecar(Recipe):
 
         axes = sorted(k[5:] for k in load_npz(self.run_dir.dir / tr_rel) if k.startswith("axis_"))
         if not axes:
-            return {"status": "skipped", "passed": False, "mode": "n/a", "rows": [],
-                    "reason": f"judge '{self.judge.name}' gave no rubric scores (arc.rubric={self.a['rubric']}); "
-                              f"use a judge with the 5-axis rubric (judge=openai or judge=hf)"}
+            return {
+                "status": "skipped",
+                "passed": False,
+                "mode": "n/a",
+                "rows": [],
+                "reason": f"judge '{self.judge.name}' gave no rubric scores (arc.rubric={self.a['rubric']}); "
+                f"use a judge with the 5-axis rubric (judge=openai or judge=hf)",
+            }
         per_axis = {}
         all_rows = []
         for ax in axes:
             train = self._data(tr_rel, y_key=f"axis_{ax}")
             if len(train.y) == 0:
-                per_axis[ax] = {"status": "skipped", "passed": False, "mode": "n/a", "rows": [],
-                                "reason": "no rubric scores for this axis"}
+                per_axis[ax] = {
+                    "status": "skipped",
+                    "passed": False,
+                    "mode": "n/a",
+                    "rows": [],
+                    "reason": "no rubric scores for this axis",
+                }
                 continue
             test = self._data(te_rel, y_key=f"axis_{ax}")
             rows = self._pair(train, test, self.bars["cv"], self.bars["fresh"])
             for r in rows:
                 r["axis"] = ax
-            per_axis[ax] = {"rows": rows, "n_pos_train": int(train.y.sum()), "n_train": int(len(train.y)),
-                            **self._verdict(rows)}
+            per_axis[ax] = {
+                "rows": rows,
+                "n_pos_train": int(train.y.sum()),
+                "n_train": int(len(train.y)),
+                **self._verdict(rows),
+            }
             all_rows += rows
-        v = self._verdict(all_rows) if all_rows else {"status": "skipped", "passed": False, "mode": "n/a",
-                                                      "reason": "no axis had rubric scores"}
+        v = (
+            self._verdict(all_rows)
+            if all_rows
+            else {"status": "skipped", "passed": False, "mode": "n/a", "reason": "no axis had rubric scores"}
+        )
         return {"bars": self.bars["fresh"].__dict__, "axes": per_axis, "rows": all_rows, **v}
 
     def step4(self, tr_rel: str, te_rel: str) -> dict:
-        rows = self._pair(self._data(tr_rel, x_key="X_pool"), self._data(te_rel, x_key="X_pool"),
-                          self.bars["cv"], self.bars["fresh"])
+        rows = self._pair(
+            self._data(tr_rel, x_key="X_pool"), self._data(te_rel, x_key="X_pool"), self.bars["cv"], self.bars["fresh"]
+        )
         return {"pool": self.a["pool"], "bars": self.bars["fresh"].__dict__, "rows": rows, **self._verdict(rows)}
 
     def step5(self) -> dict:
@@ -356,8 +455,14 @@ class Arc3Sidecar(Recipe):
         tr_rel = self._features(tr_arm, tr_s, spec)
         te_rel = self._features(te_arm, te_s, spec)
         rows = self._pair(self._data(tr_rel), self._data(te_rel), self.bars["cv"], self.bars["fresh"])
-        return {"model": tag, "arms": [tr_arm, te_arm], "features": {"train": tr_rel, "test": te_rel},
-                "bars": self.bars["fresh"].__dict__, "rows": rows, **self._verdict(rows)}
+        return {
+            "model": tag,
+            "arms": [tr_arm, te_arm],
+            "features": {"train": tr_rel, "test": te_rel},
+            "bars": self.bars["fresh"].__dict__,
+            "rows": rows,
+            **self._verdict(rows),
+        }
 
     # -- sidecar ------------------------------------------------------------------------
     def sidecar(self, tr_rel: str, te_rel: str, fresh: list[dict]) -> dict:
@@ -374,8 +479,10 @@ class Arc3Sidecar(Recipe):
         C = self.Cs[0]
         pos = int(train.y.sum())
         if len(train.y) == 0 or pos in (0, len(train.y)):
-            info = {"status": "skipped", "reason": f"train split has a single class ({pos}/{len(train.y)} correct): "
-                                                   f"no probe, no gate"}
+            info = {
+                "status": "skipped",
+                "reason": f"train split has a single class ({pos}/{len(train.y)} correct): no probe, no gate",
+            }
             run.write_json(rel, info)
             run.complete_stage("sidecar", {"status": "skipped", "reason": info["reason"]})
             return info
@@ -383,8 +490,9 @@ class Arc3Sidecar(Recipe):
         note = None
         if thr_src == "cv":
             if min(pos, len(train.y) - pos) >= 2:
-                thr = P.cross_validate(train, C, int(self.a["cv"]), int(self.a["cv_seed"]),
-                                       self.tax.min_assert_correct)["balanced"]["thr"]
+                thr = P.cross_validate(
+                    train, C, int(self.a["cv"]), int(self.a["cv_seed"]), self.tax.min_assert_correct
+                )["balanced"]["thr"]
             else:
                 thr = float("nan")
         elif thr_src == "fresh":
@@ -392,13 +500,17 @@ class Arc3Sidecar(Recipe):
         else:
             thr = float(thr_src)
         if not math.isfinite(thr):
-            thr, note = 0.5, f"no {thr_src} threshold keeps P(assert|correct) >= {self.tax.min_assert_correct}; used 0.5"
+            thr, note = (
+                0.5,
+                f"no {thr_src} threshold keeps P(assert|correct) >= {self.tax.min_assert_correct}; used 0.5",
+            )
         model = P.fit_probe(train.X, train.y, C)
         ids = [str(i) for i in test.ids] if test.ids is not None else []
         p_by_id = dict(zip(ids, model.predict_proba(test.X)[:, 1])) if len(test.y) else {}
         p_all = np.array([p_by_id.get(s["id"], np.inf) for s in fresh])  # unlabelled items are never gated
-        outputs, gated = gate_outputs([s["output"] for s in fresh], p_all, thr, sc["mode"], sc["hedge_text"],
-                                      sc["abstain_text"])
+        outputs, gated = gate_outputs(
+            [s["output"] for s in fresh], p_all, thr, sc["mode"], sc["hedge_text"], sc["abstain_text"]
+        )
         items_by_id = {it.id: it for it in self.domain.items(self.a["test_split"], self.cfg.get("limit"))}
         items = [items_by_id[s["id"]] for s in fresh]
         content = self.domain.content_scores(items, outputs, self.judge)
@@ -409,21 +521,34 @@ class Arc3Sidecar(Recipe):
             new = copy.deepcopy(s)
             new["output"] = out
             new["scores"] = {**content_keys(c), **j}
-            new["meta"] = {**(s.get("meta") or {}), "arm": "sidecar",
-                           "gate": {"p_correct": _finite(p), "thr": thr, "gated": bool(g), "mode": sc["mode"]}}
+            new["meta"] = {
+                **(s.get("meta") or {}),
+                "arm": "sidecar",
+                "gate": {"p_correct": _finite(p), "thr": thr, "gated": bool(g), "mode": sc["mode"]},
+            }
             samples.append(new)
         run.write_samples("sidecar", samples)
         probe_gate = P.at_threshold(model.predict_proba(test.X)[:, 1], test.y, thr) if len(test.y) else None
         mb, ms = arm_metrics(fresh), arm_metrics(samples)
         info = {
-            "status": "done", "C": C, "thr": thr, "thr_source": thr_src, "note": note, "mode": sc["mode"],
-            "n": len(samples), "n_gated": int(gated.sum()),
+            "status": "done",
+            "C": C,
+            "thr": thr,
+            "thr_source": thr_src,
+            "note": note,
+            "mode": sc["mode"],
+            "n": len(samples),
+            "n_gated": int(gated.sum()),
             "probe_asymmetry": probe_gate,  # the gate's own asymmetry on the fresh labels
             "measured": {
-                "base": {"assertion_asymmetry": (mb.get("assertion_asymmetry") or {}).get("value"),
-                         "cells": (mb.get("cells") or {}).get("value")},
-                "sidecar": {"assertion_asymmetry": (ms.get("assertion_asymmetry") or {}).get("value"),
-                            "cells": (ms.get("cells") or {}).get("value")},
+                "base": {
+                    "assertion_asymmetry": (mb.get("assertion_asymmetry") or {}).get("value"),
+                    "cells": (mb.get("cells") or {}).get("value"),
+                },
+                "sidecar": {
+                    "assertion_asymmetry": (ms.get("assertion_asymmetry") or {}).get("value"),
+                    "cells": (ms.get("cells") or {}).get("value"),
+                },
             },
             "hedge_text": sc["hedge_text"] if sc["mode"] == "hedge" else None,
             "abstain_text": sc["abstain_text"] if sc["mode"] == "abstain" else None,
@@ -450,9 +575,15 @@ class Arc3Sidecar(Recipe):
         if a.get("second_model"):
             steps["step5_second_model"] = self._step("step5_second_model", self.step5)
         else:
-            steps["step5_second_model"] = {"step": "step5_second_model", "title": STEP_TITLES["step5_second_model"],
-                                           "status": "skipped", "passed": False, "mode": "n/a", "rows": [],
-                                           "reason": "arc.second_model not set (e.g. arc.second_model=qwen3-0.6b)"}
+            steps["step5_second_model"] = {
+                "step": "step5_second_model",
+                "title": STEP_TITLES["step5_second_model"],
+                "status": "skipped",
+                "passed": False,
+                "mode": "n/a",
+                "rows": [],
+                "reason": "arc.second_model not set (e.g. arc.second_model=qwen3-0.6b)",
+            }
         self._lm = None
         side = self.sidecar(tr_rel, te_rel, fresh_s)
         summary = self.finalize(steps, side, tr_rel, te_rel)
@@ -476,9 +607,15 @@ class Arc3Sidecar(Recipe):
                     c["id"] = f"sidecar.{c['metric']}"
         cl += self.probe_claims(steps, tr_rel, te_rel)
         figs = self.figures(steps, te_rel)
-        arc3 = {"steps": steps, "sidecar": side, "features": {"train": tr_rel, "test": te_rel},
-                "failure_mode": steps["step2_fresh"].get("mode"), "figures": figs,
-                "bars": {k: v.__dict__ for k, v in self.bars.items()}, "taxonomy": self.tax.__dict__}
+        arc3 = {
+            "steps": steps,
+            "sidecar": side,
+            "features": {"train": tr_rel, "test": te_rel},
+            "failure_mode": steps["step2_fresh"].get("mode"),
+            "figures": figs,
+            "bars": {k: v.__dict__ for k, v in self.bars.items()},
+            "taxonomy": self.tax.__dict__,
+        }
         run.write_results(metrics, cl, {"arc3": arc3})
         write_report(run, title="train arc3 (frozen-base probe + sidecar)", sections=self.report_sections(arc3))
         return arc3
@@ -486,9 +623,15 @@ class Arc3Sidecar(Recipe):
     def probe_claims(self, steps: dict, tr_rel: str, te_rel: str) -> list[dict]:
         """Claims `dispo falsify` can recompute: each names the npz files and probe settings."""
         out = []
-        recompute = {"train": tr_rel, "test": te_rel, "x_key": "X", "cv": int(self.a["cv"]),
-                     "cv_seed": int(self.a["cv_seed"]), "min_assert_correct": self.tax.min_assert_correct,
-                     "command": f"dispo probe {tr_rel} {te_rel} --cv {int(self.a['cv'])}"}
+        recompute = {
+            "train": tr_rel,
+            "test": te_rel,
+            "x_key": "X",
+            "cv": int(self.a["cv"]),
+            "cv_seed": int(self.a["cv_seed"]),
+            "min_assert_correct": self.tax.min_assert_correct,
+            "command": f"dispo probe {tr_rel} {te_rel} --cv {int(self.a['cv'])}",
+        }
         specs = [("step1_cv", "cv", "cv"), ("step2_fresh", "fresh", "fresh")]
         for step, key, bar_key in specs:
             st = steps.get(step) or {}
@@ -498,15 +641,41 @@ class Arc3Sidecar(Recipe):
                     continue
                 bars = self.bars[bar_key]
                 auc, asym = res.get("auc"), (res.get("balanced") or {}).get("asymmetry")
-                base = {"kind": "probe", "step": step, "C": r["C"], "mode": res.get("mode"),
-                        "artifacts": {"train": tr_rel, "test": te_rel}, "recompute": recompute}
-                out.append({"id": f"probe.{key}.auc@C={r['C']:g}", "metric": "probe_auc", "value": auc,
-                            "bar": bars.auc, "op": ">=", "holds": auc is not None and auc >= bars.auc,
-                            "baseline": f"bar >= {bars.auc}", "treatment": auc, **base})
-                out.append({"id": f"probe.{key}.asymmetry@C={r['C']:g}", "metric": "probe_balanced_asymmetry",
-                            "value": asym, "thr": (res.get("balanced") or {}).get("thr"), "bar": bars.asym, "op": "<=",
-                            "holds": asym is not None and asym <= bars.asym,
-                            "baseline": f"bar <= {bars.asym}", "treatment": asym, **base})
+                base = {
+                    "kind": "probe",
+                    "step": step,
+                    "C": r["C"],
+                    "mode": res.get("mode"),
+                    "artifacts": {"train": tr_rel, "test": te_rel},
+                    "recompute": recompute,
+                }
+                out.append(
+                    {
+                        "id": f"probe.{key}.auc@C={r['C']:g}",
+                        "metric": "probe_auc",
+                        "value": auc,
+                        "bar": bars.auc,
+                        "op": ">=",
+                        "holds": auc is not None and auc >= bars.auc,
+                        "baseline": f"bar >= {bars.auc}",
+                        "treatment": auc,
+                        **base,
+                    }
+                )
+                out.append(
+                    {
+                        "id": f"probe.{key}.asymmetry@C={r['C']:g}",
+                        "metric": "probe_balanced_asymmetry",
+                        "value": asym,
+                        "thr": (res.get("balanced") or {}).get("thr"),
+                        "bar": bars.asym,
+                        "op": "<=",
+                        "holds": asym is not None and asym <= bars.asym,
+                        "baseline": f"bar <= {bars.asym}",
+                        "treatment": asym,
+                        **base,
+                    }
+                )
         return out
 
     # -- figures and report -------------------------------------------------------------
@@ -518,9 +687,13 @@ class Arc3Sidecar(Recipe):
         run = self.run_dir
         figs = {}
         # AUC collapse: CV vs fresh vs pooled vs second model, per C
-        cols = [("CV (train)", "step1_cv", "cv"), ("fresh", "step2_fresh", "fresh"),
-                (f"fresh, {self.a['pool']} pooled", "step4_pool", "fresh"),
-                ("2nd model CV", "step5_second_model", "cv"), ("2nd model fresh", "step5_second_model", "fresh")]
+        cols = [
+            ("CV (train)", "step1_cv", "cv"),
+            ("fresh", "step2_fresh", "fresh"),
+            (f"fresh, {self.a['pool']} pooled", "step4_pool", "fresh"),
+            ("2nd model CV", "step5_second_model", "cv"),
+            ("2nd model fresh", "step5_second_model", "fresh"),
+        ]
         fig, ax = plt.subplots(figsize=(7.5, 4))
         markers = "osD^v"
         for ci, C in enumerate(self.Cs):
@@ -533,8 +706,9 @@ class Arc3Sidecar(Recipe):
             ax.plot(xs, ys, markers[ci % len(markers)], label=f"C={C:g}", markersize=8)
         ax.axhline(0.5, color="grey", ls=":", label="chance")
         ax.axhline(self.bars["cv"].auc, color="tab:red", ls="--", lw=1, label=f"CV gate {self.bars['cv'].auc}")
-        ax.axhline(self.bars["fresh"].auc, color="tab:orange", ls="--", lw=1,
-                   label=f"fresh gate {self.bars['fresh'].auc}")
+        ax.axhline(
+            self.bars["fresh"].auc, color="tab:orange", ls="--", lw=1, label=f"fresh gate {self.bars['fresh'].auc}"
+        )
         ax.set_xticks(range(len(cols)), [c[0] for c in cols], rotation=15, fontsize=8)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probe AUC")
@@ -571,9 +745,12 @@ class Arc3Sidecar(Recipe):
     def report_sections(self, arc3: dict) -> list[str]:
         from dispo.reporting.report import fmt
 
-        lines = ["## Arc 3: the five-step check", "",
-                 "| step | C | CV AUC | CV asym (thr) | fresh AUC | fresh asym (thr) | fresh pos | verdict |",
-                 "|---|---|---|---|---|---|---|---|"]
+        lines = [
+            "## Arc 3: the five-step check",
+            "",
+            "| step | C | CV AUC | CV asym (thr) | fresh AUC | fresh asym (thr) | fresh pos | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name in STEPS:
             st = arc3["steps"].get(name) or {}
             rows = st.get("rows") or []
@@ -586,14 +763,20 @@ class Arc3Sidecar(Recipe):
                 lines.append(
                     f"| {label} | {r['C']:g} | {fmt(cv.get('auc'))} | {fmt(cb.get('asymmetry'))} ({fmt(cb.get('thr'), 2)}) | "
                     f"{fmt(fr.get('auc'))} | {fmt(fb.get('asymmetry'))} ({fmt(fb.get('thr'), 2)}) | "
-                    f"{fr.get('n_pos', '')}/{fr.get('n', '')} | **{r.get('mode')}**: {r.get('reason', '')} |")
+                    f"{fr.get('n_pos', '')}/{fr.get('n', '')} | **{r.get('mode')}**: {r.get('reason', '')} |"
+                )
         b = arc3["bars"]
         t = arc3["taxonomy"]
-        lines += ["", f"Bars: CV AUC >= {b['cv']['auc']}, asym <= {b['cv']['asym']}; fresh AUC >= {b['fresh']['auc']}, "
-                      f"asym <= {b['fresh']['asym']}. Failure taxonomy: capability-cliff = fresh positives < "
-                      f"{t['cliff_min_positives']} or rate < {t['cliff_min_rate']}, and below {t['cliff_rel_rate']}x "
-                      f"the train rate; uniform-output = balanced classes but |AUC - 0.5| < {t['uniform_auc_band']}.",
-                  "", f"**Failure mode on fresh prompts: {arc3['failure_mode']}**", ""]
+        lines += [
+            "",
+            f"Bars: CV AUC >= {b['cv']['auc']}, asym <= {b['cv']['asym']}; fresh AUC >= {b['fresh']['auc']}, "
+            f"asym <= {b['fresh']['asym']}. Failure taxonomy: capability-cliff = fresh positives < "
+            f"{t['cliff_min_positives']} or rate < {t['cliff_min_rate']}, and below {t['cliff_rel_rate']}x "
+            f"the train rate; uniform-output = balanced classes but |AUC - 0.5| < {t['uniform_auc_band']}.",
+            "",
+            f"**Failure mode on fresh prompts: {arc3['failure_mode']}**",
+            "",
+        ]
         s = arc3["sidecar"]
         lines += ["## Sidecar", ""]
         if s.get("status") != "done":
@@ -601,12 +784,17 @@ class Arc3Sidecar(Recipe):
         else:
             pg = s.get("probe_asymmetry") or {}
             m = s["measured"]
-            lines += [f"mode `{s['mode']}`, C={s['C']:g}, thr {fmt(s['thr'], 2)} ({s['thr_source']}"
-                      + (f"; {s['note']}" if s.get("note") else "") + f"), gated {s['n_gated']}/{s['n']}", "",
-                      "| asymmetry | value |", "|---|---|",
-                      f"| probe gate on fresh labels | {fmt(pg.get('asymmetry'))} |",
-                      f"| measured, base responses (verbal judge) | {fmt(m['base']['assertion_asymmetry'])} |",
-                      f"| measured, sidecar responses (verbal judge) | {fmt(m['sidecar']['assertion_asymmetry'])} |"]
+            lines += [
+                f"mode `{s['mode']}`, C={s['C']:g}, thr {fmt(s['thr'], 2)} ({s['thr_source']}"
+                + (f"; {s['note']}" if s.get("note") else "")
+                + f"), gated {s['n_gated']}/{s['n']}",
+                "",
+                "| asymmetry | value |",
+                "|---|---|",
+                f"| probe gate on fresh labels | {fmt(pg.get('asymmetry'))} |",
+                f"| measured, base responses (verbal judge) | {fmt(m['base']['assertion_asymmetry'])} |",
+                f"| measured, sidecar responses (verbal judge) | {fmt(m['sidecar']['assertion_asymmetry'])} |",
+            ]
         lines += ["", "![AUC collapse](auc_collapse.png)"]
         if "pca_fresh" in arc3["figures"]:
             lines.append("![PCA of fresh features](pca_fresh.png)")

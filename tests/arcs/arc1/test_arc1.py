@@ -15,9 +15,19 @@ class ToyDomain(Domain):
     name = "toy"
 
     def items(self, split="eval", limit=None):
-        out = [Item(id=f"toy/{i}", prompt=f"My sauce {i} split. Fix?", domain="toy",
-                    gold={"checklist": ["Whisk in cold butter"], "keywords": [["butter"]],
-                          "certainty": "UNCERTAIN" if i % 3 == 0 else "CERTAIN"}) for i in range(14)]
+        out = [
+            Item(
+                id=f"toy/{i}",
+                prompt=f"My sauce {i} split. Fix?",
+                domain="toy",
+                gold={
+                    "checklist": ["Whisk in cold butter"],
+                    "keywords": [["butter"]],
+                    "certainty": "UNCERTAIN" if i % 3 == 0 else "CERTAIN",
+                },
+            )
+            for i in range(14)
+        ]
         return out[:limit]
 
     def content_score(self, item, output, judge=None):
@@ -27,9 +37,22 @@ class ToyDomain(Domain):
 def _cfg(tmp_path, model="tiny-llama"):
     from dispo.core.config import compose_config
 
-    ov = [f"model={model}", "arc.preset=smoke", "decoding.max_new_tokens=6", "limit=4", "arc.train_limit=6", "arc.sft.max_steps=2", "arc.dpo.max_steps=1",
-          "arc.teachers.decoding.max_new_tokens=6", "arc.sft.max_length=96", "arc.dpo.max_length=96",
-          "arc.sft.progress=false", "arc.dpo.progress=false", "arc.progress=false", f"output_dir={tmp_path}"]
+    ov = [
+        f"model={model}",
+        "arc.preset=smoke",
+        "decoding.max_new_tokens=6",
+        "limit=4",
+        "arc.train_limit=6",
+        "arc.sft.max_steps=2",
+        "arc.dpo.max_steps=1",
+        "arc.teachers.decoding.max_new_tokens=6",
+        "arc.sft.max_length=96",
+        "arc.dpo.max_length=96",
+        "arc.sft.progress=false",
+        "arc.dpo.progress=false",
+        "arc.progress=false",
+        f"output_dir={tmp_path}",
+    ]
     ov += [f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]
     return compose_config(ov, base={"arc": "arc1"})
 
@@ -67,8 +90,10 @@ def test_arc1_runs_end_to_end_and_resumes(tmp_path, model):
     rep = run.read_json("data_report.json")
     # a random-init teacher never mentions butter: every target is the reference, typed as such
     assert rep["distilled_sft"] == 0 and rep["counts"]["reference"] == rep["n_sft"] > 0
-    assert all("butter" in json.loads(l)["messages"][-1]["content"].lower()
-               for l in (run.dir / "data" / "sft.jsonl").read_text().splitlines())
+    assert all(
+        "butter" in json.loads(l)["messages"][-1]["content"].lower()
+        for l in (run.dir / "data" / "sft.jsonl").read_text().splitlines()
+    )
     assert (run.artifacts / "adapter_sft" / "adapter_config.json").exists()
     assert (run.artifacts / "adapter" / "adapter_config.json").exists()
     m = run.manifest["stages"]
@@ -87,8 +112,9 @@ def test_arc1_runs_end_to_end_and_resumes(tmp_path, model):
     def boom(*a, **k):
         raise AssertionError("a finished stage was recomputed")
 
-    again = ARCS.get("arc1")(cfg, Run.open(run.dir), domain=ToyDomain(), judge=get_judge("lexical"), lm_loader=boom,
-                            teacher_factory=boom)
+    again = ARCS.get("arc1")(
+        cfg, Run.open(run.dir), domain=ToyDomain(), judge=get_judge("lexical"), lm_loader=boom, teacher_factory=boom
+    )
     again.run()
 
 
@@ -109,13 +135,22 @@ def test_hedge_opener_student_raises_hedge_rate_with_content_beside_it(tmp_path)
     def arm(outputs):
         content = dom.content_scores(items, outputs, judge)
         judged = score_tasks(judge, items, outputs, ("verbal", "svr", "hedge"))
-        return [{"id": it.id, "output": o, "finish_reason": "stop", "n_tokens": len(o.split()),
-                 "scores": {**content_keys(c), **j}} for it, o, c, j in zip(items, outputs, content, judged)]
+        return [
+            {
+                "id": it.id,
+                "output": o,
+                "finish_reason": "stop",
+                "n_tokens": len(o.split()),
+                "scores": {**content_keys(c), **j},
+            }
+            for it, o, c, j in zip(items, outputs, content, judged)
+        ]
 
     cfg = _cfg(tmp_path)
     run = Run.create("train-arc1", cfg, "tiny-llama", root=tmp_path)
-    run.write_json("data_report.json", {"counts": {}, "pairs": {}, "n_sft": 0, "n_pairs": 0, "distilled_sft": 0,
-                                        "dropped": {}})
+    run.write_json(
+        "data_report.json", {"counts": {}, "pairs": {}, "n_sft": 0, "n_pairs": 0, "distilled_sft": 0, "dropped": {}}
+    )
     Arc1Distill(cfg, run, domain=dom, judge=judge).stage_results({"base": arm(base_out), "student": arm(stud_out)})
     res = run.results
     claims = {c["metric"]: c for c in res["claims"]}
@@ -154,13 +189,30 @@ def test_student_trained_to_open_with_a_hedge_shows_hedge_rate_up_and_content_be
     from dispo.core.runs import Run
     from dispo.judges import get_judge
 
-    ov = ["model=smollm2-135m", "arc.preset=smoke", "decoding.max_new_tokens=12", "limit=4", "arc.train_limit=8",
-          "arc.sft.epochs=4", "arc.sft.lr=2e-3", "arc.sft.warmup_ratio=0", "arc.sft.max_length=96",
-          "arc.dpo.enabled=false", "arc.sft.progress=false", "arc.progress=false", f"output_dir={tmp_path}"]
+    ov = [
+        "model=smollm2-135m",
+        "arc.preset=smoke",
+        "decoding.max_new_tokens=12",
+        "limit=4",
+        "arc.train_limit=8",
+        "arc.sft.epochs=4",
+        "arc.sft.lr=2e-3",
+        "arc.sft.warmup_ratio=0",
+        "arc.sft.max_length=96",
+        "arc.dpo.enabled=false",
+        "arc.sft.progress=false",
+        "arc.progress=false",
+        f"output_dir={tmp_path}",
+    ]
     cfg = compose_config(ov, base={"arc": "arc1"})
     run = Run.create("train-arc1", cfg, "smollm2-135m", root=tmp_path)
-    recipe = ARCS.get("arc1")(cfg, run, domain=ToyDomain(), judge=get_judge("lexical"),
-                              teacher_factory=lambda stage, scfg, dec: _HedgingTeacher(stage))
+    recipe = ARCS.get("arc1")(
+        cfg,
+        run,
+        domain=ToyDomain(),
+        judge=get_judge("lexical"),
+        teacher_factory=lambda stage, scfg, dec: _HedgingTeacher(stage),
+    )
     recipe.setup()
     recipe.run()
     recipe.cleanup()

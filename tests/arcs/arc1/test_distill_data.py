@@ -7,13 +7,19 @@ from dispo.core.types import Item, Score
 
 
 def _item(i, certainty="CERTAIN"):
-    return Item(id=i, prompt=f"Fix sauce {i}?", domain="chef",
-                gold={"checklist": ["Whisk in cold butter"], "keywords": [["butter"]], "certainty": certainty})
+    return Item(
+        id=i,
+        prompt=f"Fix sauce {i}?",
+        domain="chef",
+        gold={"checklist": ["Whisk in cold butter"], "keywords": [["butter"]], "certainty": certainty},
+    )
 
 
 def score_fn(items, outputs):  # content = mentions butter
-    return [Score("fake.coverage", "v1", float("butter" in o.lower()), detail={"correct": "butter" in o.lower()})
-            for o in outputs]
+    return [
+        Score("fake.coverage", "v1", float("butter" in o.lower()), detail={"correct": "butter" in o.lower()})
+        for o in outputs
+    ]
 
 
 def _student(text):
@@ -27,8 +33,8 @@ def _targets(sft, slot=None):
 def test_failing_synthesis_never_becomes_a_target_and_drop_is_recorded():
     items = [_item("a"), _item("b")]
     student = {"a": _student("Add butter."), "b": _student("Stir it.")}
-    fresh = {"a": "Use cold butter, whisking.", "b": "Just add salt."}      # b fails the filter
-    corrected = {"b": "Add more salt and stir."}                              # still fails
+    fresh = {"a": "Use cold butter, whisking.", "b": "Just add salt."}  # b fails the filter
+    corrected = {"b": "Add more salt and stir."}  # still fails
     sft, pairs, rep = build_dataset(items, student, fresh, corrected, score_fn)
     all_targets = _targets(sft) + [p["chosen"] for p in pairs]
     assert all("butter" in t.lower() for t in all_targets)
@@ -42,8 +48,9 @@ def test_failing_synthesis_never_becomes_a_target_and_drop_is_recorded():
 def test_reference_fallback_is_typed_reference_not_distillation():
     items = [_item("b")]
     student = {"b": _student("Stir it.")}
-    sft, pairs, rep = build_dataset(items, student, {"b": "Add salt."}, {"b": "Add salt."}, score_fn,
-                                    allow_reference_targets=True)
+    sft, pairs, rep = build_dataset(
+        items, student, {"b": "Add salt."}, {"b": "Add salt."}, score_fn, allow_reference_targets=True
+    )
     assert sft and all(e["type"] == "reference" and e["source"] == "reference" for e in sft)
     assert {e["slot"] for e in sft} == {"gold", "failure_trace"}
     assert rep["distilled_sft"] == 0 and rep["counts"]["reference"] == len(sft)
@@ -53,8 +60,12 @@ def test_reference_fallback_is_typed_reference_not_distillation():
 
 def test_counterexample_pairs_wrong_or_overconfident_only():
     items = [_item("wrong"), _item("overconf", "UNCERTAIN"), _item("hedged", "UNCERTAIN"), _item("right")]
-    student = {"wrong": _student("Stir it."), "overconf": _student("Add butter. Done."),
-               "hedged": _student("It might need butter, probably."), "right": _student("Add butter.")}
+    student = {
+        "wrong": _student("Stir it."),
+        "overconf": _student("Add butter. Done."),
+        "hedged": _student("It might need butter, probably."),
+        "right": _student("Add butter."),
+    }
     fresh = {k: "I think cold butter, whisked in, fixes it; check the heat." for k in student}
     sft, pairs, rep = build_dataset(items, student, fresh, {}, score_fn)
     by = {p["id"]: p for p in pairs}

@@ -25,8 +25,10 @@ class Recording(Teacher):
         return {"backend": "fake", "model": self.tag, "decoding": {}}
 
 
-ITEMS = [Item(id="q1", prompt="How do I fix a split hollandaise?", domain="chef"),
-         Item(id="q2", prompt="Why is my roux lumpy?", domain="chef")]
+ITEMS = [
+    Item(id="q1", prompt="How do I fix a split hollandaise?", domain="chef"),
+    Item(id="q2", prompt="Why is my roux lumpy?", domain="chef"),
+]
 
 
 def test_prompts_are_versioned_files_with_distinct_roles():
@@ -100,8 +102,12 @@ def test_openai_teacher_sends_key_from_env_and_never_describes_it(monkeypatch):
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
         monkeypatch.setenv("DISPO_TEST_TEACHER_KEY", "sk-secret-123")
-        t = OpenAITeacher(f"http://127.0.0.1:{srv.server_port}/v1", "big-teacher", {"max_new_tokens": 7},
-                          api_key_env="DISPO_TEST_TEACHER_KEY")
+        t = OpenAITeacher(
+            f"http://127.0.0.1:{srv.server_port}/v1",
+            "big-teacher",
+            {"max_new_tokens": 7},
+            api_key_env="DISPO_TEST_TEACHER_KEY",
+        )
         out = t.generate([[{"role": "user", "content": "hello"}]], ["x"])
     finally:
         srv.shutdown()

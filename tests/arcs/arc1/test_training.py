@@ -37,7 +37,7 @@ def test_loss_mask_covers_exactly_the_assistant_turn(llama):
     prompt_ids = llama.tokenizer(llama.render(msgs[:1]), add_special_tokens=False)["input_ids"]
     assert ex["input_ids"][: len(prompt_ids)] == prompt_ids
     assert all(t == -100 for t in ex["labels"][: len(prompt_ids)])
-    assert all(t != -100 for t in ex["labels"][len(prompt_ids):])
+    assert all(t != -100 for t in ex["labels"][len(prompt_ids) :])
     assert _labelled(llama, ex) == "Bechamel, thickened with a roux.<|im_end|>"
     assert "Name a French" not in _labelled(llama, ex)
 
@@ -120,9 +120,13 @@ def test_dpo_moves_toward_chosen_with_base_reference(llama, sft_adapter, tmp_pat
     from dispo.arcs.arc1.training import train_dpo
 
     pairs = [{"messages": c[:1], "chosen": "Not sure.", "rejected": "Definitely."} for c in CONVS4]
-    info = train_dpo(llama, pairs, sft_adapter[0], tmp_path / "dpo",
-                     dict(epochs=2, batch_size=2, effective_batch=2, max_length=64, lr=1e-2, warmup_ratio=0.0,
-                          progress=False))
+    info = train_dpo(
+        llama,
+        pairs,
+        sft_adapter[0],
+        tmp_path / "dpo",
+        dict(epochs=2, batch_size=2, effective_batch=2, max_length=64, lr=1e-2, warmup_ratio=0.0, progress=False),
+    )
     assert info["steps"] == 2
     assert info["reference"] == "adapter disabled (base)"
     assert info["logratio_after"] > info["logratio_before"]
@@ -150,10 +154,26 @@ def test_smollm2_memorises_tiny_set(tmp_path):
     from dispo.models.loading import load_model
 
     lm = load_model("smollm2-135m")
-    convs = [_conv("What is the secret word?", "The secret word is marmalade."),
-             _conv("Who guards the gate?", "The gate is guarded by Oswin.")]
-    info = train_sft(lm, convs, tmp_path / "a", dict(r=8, alpha=16, epochs=6, batch_size=2, effective_batch=2,
-                                                     max_length=96, lr=2e-3, warmup_ratio=0.0, progress=False))
+    convs = [
+        _conv("What is the secret word?", "The secret word is marmalade."),
+        _conv("Who guards the gate?", "The gate is guarded by Oswin."),
+    ]
+    info = train_sft(
+        lm,
+        convs,
+        tmp_path / "a",
+        dict(
+            r=8,
+            alpha=16,
+            epochs=6,
+            batch_size=2,
+            effective_batch=2,
+            max_length=96,
+            lr=2e-3,
+            warmup_ratio=0.0,
+            progress=False,
+        ),
+    )
     losses = [h["loss"] for h in info["history"]]
     assert all(math.isfinite(x) for x in losses) and len(losses) == 6
     assert info["loss_after"] < 0.5 * info["loss_before"], info

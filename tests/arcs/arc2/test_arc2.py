@@ -55,7 +55,9 @@ def test_end_to_end_tiny_llama(e2e):
     arc2 = res["arc2"]
     # cohorts: humble -> hedging_appropriateness >= 4 in the base arm's lexical rubric
     coh = json.loads((run.dir / "artifacts/cohorts.json").read_text())
-    expect = [int(s["scores"]["rubric:lexical"]["value"]["hedging_appropriateness"] >= 4) for s in run.read_samples("base")]
+    expect = [
+        int(s["scores"]["rubric:lexical"]["value"]["hedging_appropriateness"] >= 4) for s in run.read_samples("base")
+    ]
     assert coh["labels"] == expect and arc2["cohorts"]["n_a"] == sum(expect)
     assert min(sum(expect), 8 - sum(expect)) >= 2
     # attribution artefacts
@@ -71,7 +73,9 @@ def test_end_to_end_tiny_llama(e2e):
     assert set(run.arms()) == {"base", "lam1.0", "lam0.5", "rep.lam1.0", "rep.lam0.5"}
     sweep_claims = [c for c in res["claims"] if c["family"] == "sweep"]
     assert {(c["arm"], c["metric"]) for c in sweep_claims} == {
-        ("lam0.5", "rubric.hedging_appropriateness.ge4"), ("lam0.5", "accuracy")}
+        ("lam0.5", "rubric.hedging_appropriateness.ge4"),
+        ("lam0.5", "accuracy"),
+    }
     assert all(c["baseline"] == "lam1.0" and c["n_pairs"] == 8 for c in sweep_claims)
     # lam1.0 reuses the base generations; lam0.5 ran with the hooks (different outputs, recorded intervention)
     base = {s["id"]: s["output"] for s in run.read_samples("base")}
@@ -84,8 +88,12 @@ def test_end_to_end_tiny_llama(e2e):
     rep = run.read_samples("rep.lam0.5")
     assert len(rep) == 8 and all(s["id"].endswith("@seed1") for s in rep)
     assert rep[0]["decoding"]["temperature"] == 0.7
-    assert arc2["replication"]["outcome"] in {"replicated", "same_direction_not_significant", "not_replicated",
-                                              "no_effect_to_replicate"}
+    assert arc2["replication"]["outcome"] in {
+        "replicated",
+        "same_direction_not_significant",
+        "not_replicated",
+        "no_effect_to_replicate",
+    }
     assert arc2["best_lambda"] == 0.5 and "monotonicity" in arc2
     report = (run.dir / "report.md").read_text()
     assert "Arc 2" in report and "Replication" in report and "lam0.5" in report
@@ -124,8 +132,11 @@ def test_config_errors(recipe_env):
     from dispo.core.runs import Run
 
     A, tmp = recipe_env
-    for over, msg in (("disposition=brave", "unknown disposition"), ("arc.method=cosine", "arc.method"),
-                      ("arc.lambdas=[1.0]", "at least one value")):
+    for over, msg in (
+        ("disposition=brave", "unknown disposition"),
+        ("arc.method=cosine", "arc.method"),
+        ("arc.lambdas=[1.0]", "at least one value"),
+    ):
         cfg = _cfg("tiny-llama", over)
         rec = A.Arc2Tempering(cfg, Run.create("train-arc2", cfg, "tiny-llama", root=tmp))
         with pytest.raises(ConfigError, match=msg):
@@ -135,8 +146,9 @@ def test_config_errors(recipe_env):
 @pytest.mark.parametrize("model", ["tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4"])
 def test_attribution_and_two_lambda_sweep_each_arch(recipe_env, model):
     A, tmp = recipe_env
-    run, out = _run(A, tmp, _cfg(model, "arc.replicate.seeds=[]", "arc.method=directional", "limit=6",
-                                 "decoding.max_new_tokens=12"))
+    run, out = _run(
+        A, tmp, _cfg(model, "arc.replicate.seeds=[]", "arc.method=directional", "limit=6", "decoding.max_new_tokens=12")
+    )
     att = out["attribution"]
     heads = [tuple(h) for h in out["heads"]]
     assert len(heads) == 2
@@ -159,8 +171,14 @@ def test_monotonicity_and_replication_helpers():
     assert A_helpers().monotonicity([1.0, 0.5], [0.3, 0.3])["direction"] == "flat"
     ro = A_helpers().replication_outcome(0.25, {"delta": 0.2, "p": 0.01}, [{"delta": 0.2}])
     assert ro["outcome"] == "replicated"
-    assert A_helpers().replication_outcome(0.25, {"delta": -0.1, "p": 0.01}, [{"delta": -0.1}])["outcome"] == "not_replicated"
-    assert A_helpers().replication_outcome(0.25, {"delta": 0.1, "p": 0.4}, [])["outcome"] == "same_direction_not_significant"
+    assert (
+        A_helpers().replication_outcome(0.25, {"delta": -0.1, "p": 0.01}, [{"delta": -0.1}])["outcome"]
+        == "not_replicated"
+    )
+    assert (
+        A_helpers().replication_outcome(0.25, {"delta": 0.1, "p": 0.4}, [])["outcome"]
+        == "same_direction_not_significant"
+    )
     assert A_helpers().replication_outcome(0.0, {"delta": 0.1, "p": 0.4}, [])["outcome"] == "no_effect_to_replicate"
 
 
@@ -173,12 +191,27 @@ def A_helpers():
 def test_cohort_labels_from_rubric_and_correct():
     A = A_helpers()
     samples = [
-        {"id": "a", "scores": {"rubric:lexical": {"value": {"completeness": 4}, "status": "ok"},
-                               "correct:x": {"value": True, "status": "ok"}}},
-        {"id": "b", "scores": {"rubric:lexical": {"value": {"completeness": 3}, "status": "ok"},
-                               "correct:x": {"value": False, "status": "ok"}}},
-        {"id": "c", "scores": {"rubric:lexical": {"value": None, "status": "unscored"},
-                               "correct:x": {"value": True, "status": "ok"}}},
+        {
+            "id": "a",
+            "scores": {
+                "rubric:lexical": {"value": {"completeness": 4}, "status": "ok"},
+                "correct:x": {"value": True, "status": "ok"},
+            },
+        },
+        {
+            "id": "b",
+            "scores": {
+                "rubric:lexical": {"value": {"completeness": 3}, "status": "ok"},
+                "correct:x": {"value": False, "status": "ok"},
+            },
+        },
+        {
+            "id": "c",
+            "scores": {
+                "rubric:lexical": {"value": None, "status": "unscored"},
+                "correct:x": {"value": True, "status": "ok"},
+            },
+        },
     ]
     lab = A.cohort_labels(samples, "persistent")
     assert list(lab["y"]) == [1, 0, -1] and lab["n_unscored"] == 1

@@ -21,12 +21,22 @@ def _lm(name):
 
 
 def _acts(norm_fn, vec_fn, S=40, layers=(0, 1), H=4, D=8):
-    norms = {layer: np.stack([[norm_fn(s, layer, h) for h in range(H)] for s in range(S)]).astype(np.float32)
-             for layer in layers}
-    vecs = {layer: np.stack([[vec_fn(s, layer, h) for h in range(H)] for s in range(S)]).astype(np.float32)
-            for layer in layers}
-    return HeadActivations(layers=list(layers), n_heads={lay: H for lay in layers}, head_dim={lay: D for lay in layers},
-                           norms=norms, vecs=vecs, n_tokens=np.full(S, 5))
+    norms = {
+        layer: np.stack([[norm_fn(s, layer, h) for h in range(H)] for s in range(S)]).astype(np.float32)
+        for layer in layers
+    }
+    vecs = {
+        layer: np.stack([[vec_fn(s, layer, h) for h in range(H)] for s in range(S)]).astype(np.float32)
+        for layer in layers
+    }
+    return HeadActivations(
+        layers=list(layers),
+        n_heads={lay: H for lay in layers},
+        head_dim={lay: D for lay in layers},
+        norms=norms,
+        vecs=vecs,
+        n_tokens=np.full(S, 5),
+    )
 
 
 def test_cohens_d_known_values():
@@ -128,10 +138,15 @@ def test_small_cohort_is_a_clear_error():
 def test_capture_matches_manual_single_sequence():
     """Batched + left-padded capture equals a hand computation on each sequence alone."""
     lm = _lm("tiny-llama")
-    prompts = [lm.render([{"role": "user", "content": q}]) for q in
-               ("Why does my sauce split?", "Roux?", "How long to rest a steak after searing it in a pan?")]
-    responses = ["Because the butter was too hot, add it slowly.", "Cook it longer.",
-                 "About five minutes, tented loosely with foil so the crust stays crisp."]
+    prompts = [
+        lm.render([{"role": "user", "content": q}])
+        for q in ("Why does my sauce split?", "Roux?", "How long to rest a steak after searing it in a pan?")
+    ]
+    responses = [
+        "Because the butter was too hot, add it slowly.",
+        "Cook it longer.",
+        "About five minutes, tented loosely with foil so the crust stays crisp.",
+    ]
     N = 4
     acts = capture_head_activations(lm.model, lm.tokenizer, prompts, responses, last_n_tokens=N, batch_size=3)
     hl = attention_layers(lm.model)[1]
@@ -182,7 +197,9 @@ def test_planted_head_in_tiny_model_ranked_first():
         qs = [f"Question {i}: what herb goes with tomato number {i}?" for i in range(16)]
         prompts = [lm.render([{"role": "user", "content": q}]) for q in qs]
         cohort = np.arange(16) % 2 == 0
-        responses = [("Use fresh basil leaves." if c else "Use fresh mint leaves.") + f" Try {i}." for i, c in enumerate(cohort)]
+        responses = [
+            ("Use fresh basil leaves." if c else "Use fresh mint leaves.") + f" Try {i}." for i, c in enumerate(cohort)
+        ]
         acts = capture_head_activations(lm.model, tok, prompts, responses, last_n_tokens=8, batch_size=5)
     finally:
         h1.remove()

@@ -25,8 +25,9 @@ def arc3_env(tmp_path, monkeypatch):
 def _cfg(tmp_path, *extra):
     from dispo.core.config import compose_config
 
-    return compose_config(["model=tiny-llama", "arc.preset=smoke", f"output_dir={tmp_path / 'runs'}", *extra],
-                          base={"arc": "arc3"})
+    return compose_config(
+        ["model=tiny-llama", "arc.preset=smoke", f"output_dir={tmp_path / 'runs'}", *extra], base={"arc": "arc3"}
+    )
 
 
 def test_arc3_smoke_end_to_end_and_resume(arc3_env, monkeypatch):
@@ -39,8 +40,17 @@ def test_arc3_smoke_end_to_end_and_resume(arc3_env, monkeypatch):
     run = run_train("arc3", [], cfg=cfg)
     m = run.manifest
     assert m["status"] == "completed", m.get("error")
-    for st in ("arm:eval", "arm:fresh", "features:eval", "features:fresh", "step1_cv", "step2_fresh",
-               "step3_axes", "step4_pool", "sidecar"):
+    for st in (
+        "arm:eval",
+        "arm:fresh",
+        "features:eval",
+        "features:fresh",
+        "step1_cv",
+        "step2_fresh",
+        "step3_axes",
+        "step4_pool",
+        "sidecar",
+    ):
         assert run.stage_done(st), st
 
     # features: labels are the fake domain's truth, X is the frozen model's h_last
@@ -56,7 +66,10 @@ def test_arc3_smoke_end_to_end_and_resume(arc3_env, monkeypatch):
     lm = load_model("tiny-llama")
     s0 = samples[str(tr["ids"][0])]
     tok = lm.tokenizer
-    ids = tok(s0["prompt"], add_special_tokens=False)["input_ids"] + tok(s0["output"], add_special_tokens=False)["input_ids"]
+    ids = (
+        tok(s0["prompt"], add_special_tokens=False)["input_ids"]
+        + tok(s0["output"], add_special_tokens=False)["input_ids"]
+    )
     with torch.inference_mode():
         h = lm.model(input_ids=torch.tensor([ids]), output_hidden_states=True).hidden_states[-1][0, -1].numpy()
     np.testing.assert_allclose(tr["X"][0], h, atol=1e-4)
@@ -70,8 +83,12 @@ def test_arc3_smoke_end_to_end_and_resume(arc3_env, monkeypatch):
     assert 0 <= steps["step1_cv"]["rows"][0]["cv"]["auc"] <= 1
     assert 0 <= steps["step2_fresh"]["rows"][0]["fresh"]["auc"] <= 1
     assert steps["step2_fresh"]["rows"][0]["fresh"]["n_pos"] == 4
-    assert steps["step5_second_model"]["status"] == "skipped" and "second_model" in steps["step5_second_model"]["reason"]
-    assert steps["step3_axes"]["status"] in ("done", "skipped") and (steps["step3_axes"].get("rows") or steps["step3_axes"]["reason"])
+    assert (
+        steps["step5_second_model"]["status"] == "skipped" and "second_model" in steps["step5_second_model"]["reason"]
+    )
+    assert steps["step3_axes"]["status"] in ("done", "skipped") and (
+        steps["step3_axes"].get("rows") or steps["step3_axes"]["reason"]
+    )
 
     # sidecar: gated answers carry the hedge and are re-judged as hedges
     side = res["arc3"]["sidecar"]
@@ -135,13 +152,16 @@ def test_arc3_abstain_mode_and_fixed_threshold(arc3_env):
             assert s["output"] == text and s["scores"]["verbal:lexical"]["value"] == "hedge"
 
 
-@pytest.mark.parametrize("override, match", [
-    ("arc.sidecar.mode=shout", "arc.sidecar.mode"),
-    ("arc.sidecar.threshold=1.5", "arc.sidecar.threshold"),
-    ("arc.C=[0]", "arc.C"),
-    ("arc.cv=1", "arc.cv"),
-    ("arc.layers=first", "arc.layers"),
-])
+@pytest.mark.parametrize(
+    "override, match",
+    [
+        ("arc.sidecar.mode=shout", "arc.sidecar.mode"),
+        ("arc.sidecar.threshold=1.5", "arc.sidecar.threshold"),
+        ("arc.C=[0]", "arc.C"),
+        ("arc.cv=1", "arc.cv"),
+        ("arc.layers=first", "arc.layers"),
+    ],
+)
 def test_arc3_bad_config(arc3_env, override, match):
     from dispo.arcs.arc3.recipe import Arc3Sidecar
 
@@ -164,15 +184,19 @@ def test_labels_and_gate_helpers():
     from dispo.arcs.arc3.recipe import gate_outputs, labels_from_samples
 
     def smp(i, correct, rubric=None):
-        sc = {"correct:keywords": {"status": "ok", "value": correct} if correct is not None else
-              {"status": "unscored", "value": None},
-              "coverage:keywords": {"status": "ok", "value": 1.0 if correct else 0.0}}
+        sc = {
+            "correct:keywords": {"status": "ok", "value": correct}
+            if correct is not None
+            else {"status": "unscored", "value": None},
+            "coverage:keywords": {"status": "ok", "value": 1.0 if correct else 0.0},
+        }
         if rubric:
             sc["rubric:lexical"] = {"status": "ok", "value": rubric}
         return {"id": str(i), "scores": sc}
 
-    lab = labels_from_samples([smp(0, True, {"completeness": 5, "factual_accuracy": 3}), smp(1, False),
-                               smp(2, None, {"completeness": 4})])
+    lab = labels_from_samples(
+        [smp(0, True, {"completeness": 5, "factual_accuracy": 3}), smp(1, False), smp(2, None, {"completeness": 4})]
+    )
     assert lab["y"].tolist() == [1, 0, -1]
     assert lab["axes"]["completeness"].tolist() == [1, -1, 1]
     assert lab["axes"]["factual_accuracy"].tolist() == [0, -1, -1]
