@@ -71,7 +71,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted(arc, tmp_path
         w = watch(
             popen_dispo(out + (["--resume"] if i else []), tmp_path, env),
             [runs],
-            kill_when=_After(lambda: _stage_done(runs, stage), rng.uniform(0, 0.5)),
+            kill_when=_After(lambda stage=stage: _stage_done(runs, stage), rng.uniform(0, 0.5)),
             timeout=600,
         )
         assert w["bad"] == [], (stage, w["bad"][:5])

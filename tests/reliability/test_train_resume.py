@@ -72,7 +72,7 @@ def test_arc1_killed_mid_sft_and_mid_dpo_resumes_from_checkpoints_and_equals_uni
         w = watch(
             popen_dispo(args + (["--resume"] if i else []), tmp_path, env),
             [runs],
-            kill_when=_After(lambda: bool(_checkpoints(runs, stage)), rng.uniform(0, 0.1)),
+            kill_when=_After(lambda stage=stage: bool(_checkpoints(runs, stage)), rng.uniform(0, 0.1)),
             timeout=600,
         )
         assert w["bad"] == [], w["bad"][:5]
