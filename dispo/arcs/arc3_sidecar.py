@@ -496,6 +496,7 @@ class Arc3Sidecar(Recipe):
                 cl = claims({te_arm: arms[te_arm], "sidecar": arms["sidecar"]}, te_arm, wanted)
                 for c in cl:
                     c["id"] = f"sidecar.{c['metric']}"
+                    c["arc"], c["features"] = "arc3", {"train": tr_rel, "test": te_rel}  # for dispo falsify
         cl += self.probe_claims(steps, tr_rel, te_rel)
         figs = self.figures(steps, te_rel)
         arc3 = {"steps": steps, "sidecar": side, "features": {"train": tr_rel, "test": te_rel},
@@ -520,7 +521,7 @@ class Arc3Sidecar(Recipe):
                     continue
                 bars = self.bars[bar_key]
                 auc, asym = res.get("auc"), (res.get("balanced") or {}).get("asymmetry")
-                base = {"kind": "probe", "step": step, "C": r["C"], "mode": res.get("mode"),
+                base = {"kind": "probe", "arc": "arc3", "features": {"train": tr_rel, "test": te_rel}, "step": step, "C": r["C"], "mode": res.get("mode"),
                         "artifacts": {"train": tr_rel, "test": te_rel}, "recompute": recompute}
                 out.append({"id": f"probe.{key}.auc@C={r['C']:g}", "metric": "probe_auc", "value": auc,
                             "bar": bars.auc, "op": ">=", "holds": auc is not None and auc >= bars.auc,
