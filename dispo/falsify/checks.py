@@ -382,7 +382,7 @@ def judge_swap(claim: dict, ctx: FalsifyContext) -> dict:
 
 
 def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
-    from dispo.summary import arm_metrics
+    from dispo.summary import arm_metrics, pick_source
 
     metric = claim["metric"]
     if not is_disposition(metric):
@@ -392,7 +392,9 @@ def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
         return _result("n/a", "not a disposition gain")
     a, b = claim["baseline"], claim["arm"]
     flags, numbers = [], {}
-    content = next((m for m in CONTENT if _has(ctx.arms[a], m) and _has(ctx.arms[b], m)), None)
+    content = next((m for m in ("accuracy", "coverage") if _has(ctx.arms[a], m) and _has(ctx.arms[b], m)), None)
+    if content == "accuracy" and pick_source(ctx.arms[a], "correct") == "tests":
+        content = "pass@1"  # named as results.json names it
     if content:
         c = reclaim(ctx.arms[a], ctx.arms[b], content, ctx=ctx)
         numbers["content"] = {"metric": content, **_brief(c)}
@@ -400,7 +402,9 @@ def style_vs_substance(claim: dict, ctx: FalsifyContext) -> dict:
         lo, hi = (c.get("ci") or [None, None])
         if c.get("delta") is not None and hi is not None and hi < 0:
             return _result("fail", f"style-over-substance: disposition up while {content} fell ({c['delta']:+.4f}, CI {lo:.3f}..{hi:.3f})", **numbers)
-        if c.get("delta") is not None and lo is not None and lo <= 0:
+        # the cells family is defined relative to correctness: a gain there with content held is
+        # the disposition the paper looks for; marker rates and judge scores need content to rise too
+        if c.get("delta") is not None and lo is not None and lo <= 0 and metric not in CELL_METRICS:
             flags.append(f"style-over-substance: disposition up while {content} is flat ({c['delta']:+.4f}, CI {lo:.3f}..{hi:.3f})")
     if metric in ("svr_rate", "hedge_rate"):
         axis = "rubric.self_verification" if metric == "svr_rate" else "rubric.hedging_appropriateness"
