@@ -40,16 +40,17 @@ def test_second_judge_that_scores_nothing_is_not_agreement(tmp_path):
     """An unreachable model judge leaves every item unscored: no re-measured delta, so the
     judge swap is 'not checked' and the claim cannot survive."""
     run = lexical_run(tmp_path)
-    opts = "falsify.second_judge_options={base_url:'http://127.0.0.1:9/v1',max_retries:0,timeout_s:2,cache:false}"
-    res = falsify_run(run.dir, ["falsify.checks=[statistics,judge_swap]", "falsify.second_judge=openai", opts],
+    opts = [f"+falsify.second_judge_options.{k}" for k in ("base_url=http://127.0.0.1:9/v1", "max_retries=0",
+                                                          "timeout_s=2", "cache=false", "model=m")]
+    res = falsify_run(run.dir, ["falsify.checks=[statistics,judge_swap]", "falsify.second_judge=openai", *opts],
                       regenerate=lambda *a: None, progress=False)
     c = res["claims"][0]
     assert c["checks"]["statistics"]["status"] == "pass"
     js = c["checks"]["judge_swap"]
-    assert js["status"] == "skipped" and js["reason"].startswith("under openai: no re-measured delta")
+    assert js["status"] == "skipped" and js["reason"].startswith("under openai: no re-measured delta"), js
     assert js["evidence"]["items_unscored_by_second"] == 2 * N
-    assert c["verdict"] == "INCONCLUSIVE"
-    assert "judge_swap (under openai: no re-measured delta" in c["reasons"][-1]
+    assert c["verdict"] == "INCONCLUSIVE" and c["not_checked"][0] == "judge_swap"  # then the left-out checks
+    assert c["reasons"][-1].startswith("not checked: judge_swap (")
 
 
 def test_second_judge_of_the_same_kind_is_refused(tmp_path):
