@@ -289,6 +289,8 @@ class Arc1Distill(Recipe):
             if m in metrics["base"] and m in metrics["student"]
         ]
         cl = claims({"base": arms["base"], "student": arms["student"]}, "base", names)
+        for c in cl:
+            c["arc"] = "arc1"  # dispo falsify's arc-specific check (think blocks vs the budget)
         split = {
             "content": [m for m in names if m in CONTENT_METRICS],
             "disposition": [m for m in names if m in DISPOSITION_METRICS],

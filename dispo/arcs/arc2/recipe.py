@@ -505,6 +505,7 @@ class Arc2Tempering(Recipe):
         for c in cl:
             c["id"] = f"arc2.{c['arm']}.{c['metric']}"
             c["family"] = "sweep"
+            c["arc"] = "arc2"  # dispo falsify checks the intervention below against the arm's record
             c["intervention"] = (
                 (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
             )
@@ -529,6 +530,10 @@ class Arc2Tempering(Recipe):
             for c in rcl:
                 c["id"] = f"arc2.replication.lam{best}.{c['metric']}"
                 c["family"] = "replication"
+                c["arc"] = "arc2"
+                c["intervention"] = (
+                    (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
+                )
             per_seed = []
             for seed in self.rep_seeds:
                 bs = [s for s in b if (s.get("meta") or {}).get("seed") == seed]
