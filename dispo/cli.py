@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from dispo.commands import eval_cmd, falsify_cmd, fetch_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
+from dispo.commands import eval_cmd, falsify_cmd, fetch_cmd, import_cmd, judge_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
 
 app = typer.Typer(
     name="dispo",
@@ -32,6 +32,7 @@ app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
+app.add_typer(judge_cmd.app, name="judge")
 
 
 def main() -> None:
