@@ -22,7 +22,7 @@ Metric names (``arm_metrics`` keys, ``per_item``/``paired_claim`` metric argumen
 
 Source choice: when a task has scores from several sources, ``prefer`` ({task: source})
 decides; otherwise the first present in ``SOURCE_ORDER`` (execution, imported labels,
-API judge, local-model judge, lexical), then any other source alphabetically. The chosen
+API judge, local-model judge, the tone judge, lexical), then any other source alphabetically. The chosen
 source is recorded with every metric. A sample without an ok, valid score from the chosen
 source is *unscored* for that metric: excluded from value and CI, counted in n_unscored.
 """
@@ -39,7 +39,7 @@ from dispo import metrics as M
 from dispo.errors import ConfigError, RunDirError
 from dispo.judges.base import AXES, MCAS5_DIMS
 
-SOURCE_ORDER = ("tests", "import", "openai", "hf", "lexical")
+SOURCE_ORDER = ("tests", "import", "openai", "hf", "tone", "lexical")
 GENERATION = "generation"  # pseudo-source of finish_reason / n_tokens
 CELL_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging")
 CORRECT_ALIASES = ("accuracy", "pass@1", "correct")

@@ -228,6 +228,10 @@ def task_agreement(judge, rs: RefSet, task: str, ref: str, n_boot: int, seed: in
     rv = [ref_vals[i] for i in idx]
     jv = [jscores[i]["value"] for i in idx]
     out: dict[str, Any] = {"checked": True, **base}
+    # per item, so a threshold or a disagreement can be studied without re-judging
+    out["items"] = [{"id": samples[i].get("id"), "reference": r, "judge": j,
+                     **{k: v for k, v in (jscores[i].get("detail") or {}).items() if k in ("p", "p_hedge")}}
+                    for i, r, j in zip(idx, rv, jv)]
     if task in BINARY_LABELS:
         labels = BINARY_LABELS[task]
         norm = (lambda v: str(v).lower()) if task == "verbal" else bool

@@ -32,7 +32,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     # disclaimers, apologies, missing information, general-advice framing and referrals
     "limits": (
         r"\bas an? (?:text-based )?(?:ai|language model|assistant)\b", r"\bi (?:don'?t|do not) have the ability\b",
-        r"\bi(?:'m| am) (?:not able|unable)\b", r"\bi(?:'m| am) sorry\b", r"\bi can(?:not|'t) (?:taste|see|know|verify|tell)\b",
+        r"\bi(?:'m| am) (?:not able|unable)\b", r"\bi(?:'m| am) sorry\b", r"\bi can(?:not|'t) (?:\w+ )?(?:taste|see|know|verify|tell|adjust|check)\b",
         r"\bi don'?t know\b", r"\bi do not know\b", r"\bhard to say\b", r"\bdifficult to (?:say|know|determine)\b",
         r"\bwithout (?:knowing|more (?:information|details|context)|seeing|tasting)\b",
         r"\b(?:did not|didn'?t|not) specif(?:y|ied)\b", r"\bplease (?:clarify|specify|provide|share)\b",
@@ -42,7 +42,7 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     # the prompt's "offers alternatives contingent on unknowns": possibility and inference
     "contingent": (
-        r"\bcould\b", r"\blikely\b", r"\bprobably\b", r"\bpossibly\b", r"\bperhaps\b", r"\bmaybe\b",
+        r"\bcould\b", r"\b(?:un)?likely\b", r"\bsuggests?\b", r"\bassuming\b", r"\bif possible\b", r"\bprobably\b", r"\bpossibly\b", r"\bperhaps\b", r"\bmaybe\b",
         r"\bi believe\b", r"\bi guess\b", r"\bi suspect\b", r"\bit seems\b", r"\bseems? (?:like|to)\b",
         r"\bsounds like\b", r"\bappears? to\b", r"\buncertain\b", r"\bunclear\b",
         r"\b(?:a few|several|various|number of) (?:possible |potential |common |different )?"
@@ -69,7 +69,7 @@ _SENT = re.compile(r"(?<=[.!?])\s+|\n+")
 # The paper's judge read the first 2,500 characters of each response (its classify step
 # truncates there). The body window matches it; the closing is read from the true end.
 WINDOW_CHARS = 2500
-OPENING_CHARS = 300
+OPENING_CHARS = 600
 CLOSING_CHARS = 300
 
 
@@ -82,9 +82,9 @@ def _norm(text: str) -> str:
 
 
 def _opening(text: str) -> str:
-    """The first two sentences (at most OPENING_CHARS): where the main claim is framed."""
-    sents = [s for s in _SENT.split(text[: 4 * OPENING_CHARS]) if s.strip()]
-    return " ".join(sents[:2])[:OPENING_CHARS]
+    """The first paragraph (at most OPENING_CHARS): where the main claim is framed."""
+    paras = [p for p in text.strip().split("\n") if p.strip()]
+    return (paras[0] if paras else "")[:OPENING_CHARS]
 
 
 def _closing(text: str) -> str:

@@ -36,7 +36,7 @@ class FakeChef(Domain):
 def _cfg(model="tiny-llama", *over):
     from dispo.config import compose_config
 
-    return compose_config([f"model={model}", "arc.preset=smoke", *over], base={"arc": "arc2"})
+    return compose_config([f"model={model}", "arc.preset=smoke", "judge=lexical", *over], base={"arc": "arc2"})
 
 
 @pytest.fixture()

@@ -55,7 +55,7 @@ def arc3_env(tmp_path, monkeypatch):
 def _cfg(tmp_path, *extra):
     from dispo.config import compose_config
 
-    return compose_config(["model=tiny-llama", "arc.preset=smoke", f"output_dir={tmp_path / 'runs'}", *extra],
+    return compose_config(["model=tiny-llama", "arc.preset=smoke", "judge=lexical", f"output_dir={tmp_path / 'runs'}", *extra],
                           base={"arc": "arc3"})
 
 
