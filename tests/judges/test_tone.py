@@ -88,3 +88,12 @@ def test_cross_model_beats_lexical_and_keeps_the_asymmetry_sign(reference_dir, f
     assert tone["kappa"]["value"] >= 0.4 > lex["kappa"]["value"]
     assert tone["paper_metrics"]["asymmetry_sign_preserved"] is True
     assert lex["paper_metrics"]["asymmetry_sign_preserved"] is False
+
+
+def test_tone_is_the_default_judge_and_lexical_stays_selectable():
+    from dispo.config import compose_config
+
+    assert compose_config([])["judge"]["name"] == "tone"
+    assert compose_config(["judge=lexical"])["judge"]["name"] == "lexical"
+    j = get_judge("tone", **{k: v for k, v in compose_config([])["judge"].items() if k != "name"})
+    assert j.weights_name == "v1" and j.threshold == 0.5
