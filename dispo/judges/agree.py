@@ -69,8 +69,14 @@ def load_sets(paths: list[str | Path], ref: str = "import") -> list[RefSet]:
 
             run = Run.open(p)
             gold = domain_gold(run.config)
-            for arm, samples in run.iter_arms():
-                sets.append(RefSet(f"{p.name}/{arm}", samples, gold))
+            arms = [RefSet(f"{p.name}/{arm}", samples, gold) for arm, samples in run.iter_arms()]
+            # a run mixes imported and generated arms: compare the arms that carry labels
+            labelled = [a for a in arms if reference_tasks(a.samples, ref)]
+            if not labelled:
+                raise InputFileError(
+                    f"{p}: no arm has reference labels (no {'/'.join(REF_TASKS)} scores from '{ref}'); "
+                    f"dispo import a labelled file into it or pass --ref with the scorer to compare against")
+            sets += labelled
         else:
             raise InputFileError(f"{p}: no such file or run dir; pass a results .jsonl or a dispo run directory")
     for s in sets:

@@ -112,3 +112,18 @@ def test_cli_writes_json_and_markdown(tmp_path):
     rep = json.loads((tmp_path / "out" / "agreement.json").read_text())
     assert list(rep["sets"]["r"]) == ["verbal"] and rep["sets"]["r"]["verbal"]["raw_agreement"]["value"] == 1.0
     assert "| r | verbal | 2 |" in (tmp_path / "out" / "agreement.md").read_text()
+
+
+def test_run_dir_compares_its_labelled_arms(tmp_path):
+    from dispo.import_run import import_arm
+
+    f = _write(tmp_path / "r.jsonl", [
+        {"id": 1, "response": HEDGED, "verbal": "hedge", "correct": False},
+        {"id": 2, "response": FLAT, "verbal": "assert", "correct": True},
+    ])
+    run = import_arm(f, "paper", root=tmp_path / "runs")
+    rep, out = agree_paths([run.dir], ["judge=lexical", "tasks=[verbal]"], n_boot=100)
+    assert list(rep["sets"]) == [f"{run.dir.name}/paper"] and rep["sets"][f"{run.dir.name}/paper"]["verbal"]["kappa"]["value"] == 1.0
+    assert out.parent == run.dir / "agreement" and (out / "agreement.json").is_file()
+    with pytest.raises(InputFileError, match="no arm has reference labels"):
+        load_sets([run.dir], ref="openai")
