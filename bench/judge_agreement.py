@@ -75,6 +75,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default=None)
     ap.add_argument("--n-boot", type=int, default=2000)
+    ap.add_argument("--limit", type=int, default=None, help="first N responses of each file (slow model judges)")
     args = ap.parse_args()
     from dispo.judges.agree import agree_paths
 
@@ -83,11 +84,20 @@ def main() -> None:
     for name in names:
         overrides, files = CONFIGS[name]
         paths = [ref / f"{f}.jsonl" for f in files]
+        if args.limit:
+            # the same first N lines of each file, as files of their own (agree reads files)
+            sub = OUT / name / "inputs"
+            sub.mkdir(parents=True, exist_ok=True)
+            for i, src in enumerate(paths):
+                lines = [x for x in src.read_text(encoding="utf-8").splitlines() if x.strip()][: args.limit]
+                (sub / src.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+                paths[i] = sub / src.name
         import time
 
         t0 = time.perf_counter()
         rep, out = agree_paths(paths, overrides + ["tasks=[verbal]"], out_dir=OUT / name, n_boot=args.n_boot)
         rep["wall_s"] = round(time.perf_counter() - t0, 1)
+        rep["limit"] = args.limit
         rep["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "loadavg": [round(x, 2) for x in os.getloadavg()]}
         (out / "agreement.json").write_text(json.dumps(rep, indent=1, default=str) + "\n")
         print(f"{name}: {rep['wall_s']} s -> {out}")
@@ -114,7 +124,7 @@ def summary() -> None:
             k, pm = v["kappa"], v.get("paper_metrics") or {}
             a = pm.get("assertion_asymmetry") or {}
             short = {SMOL: "SmolLM2-1.7B", QWEN: "Qwen3.5-0.8B"}.get(sname, sname)
-            rows.append(f"| {name.split('/')[0]} | {short} | {v['n']} | {_f(k)} | {v['raw_agreement']['value']:.2f} | "
+            rows.append(f"| {name.split('/')[0]} | {short}{' (first %d)' % rep['limit'] if rep.get('limit') else ''} | {v['n']} | {_f(k)} | {v['raw_agreement']['value']:.2f} | "
                         f"{v['share']['reference'][1]:.2f} / {v['share']['judge'][1]:.2f} | {_f(a.get('reference'))} | "
                         f"{_f(a.get('judge'))} | {'yes' if pm.get('asymmetry_sign_preserved') else 'no'} | {rep.get('wall_s', '')} |")
             if name.startswith("hf-"):

@@ -45,8 +45,11 @@ def test_a_disclaiming_contingent_answer_is_a_hedge():
 
 
 def test_threshold_moves_the_cut_and_empty_is_unscored():
-    j_hi = get_judge("tone", threshold=0.999)
-    assert j_hi.verbal([_req(HEDGED + CONFIDENT)])[0].value == "assert"
+    text = HEDGED + CONFIDENT * 3
+    p = get_judge("tone").verbal([_req(text)])[0].detail["p_hedge"]
+    assert 0.0 < p < 1.0
+    assert get_judge("tone", threshold=min(0.9999, p + 1e-3)).verbal([_req(text)])[0].value == "assert"
+    assert get_judge("tone", threshold=max(1e-4, p - 1e-3)).verbal([_req(text)])[0].value == "hedge"
     assert get_judge("tone").verbal([_req("   ")])[0].status == "unscored"
     with pytest.raises(ConfigError, match="strictly between 0 and 1"):
         get_judge("tone", threshold=1.5)
