@@ -86,8 +86,9 @@ def main() -> None:
         paths = [ref / f"{f}.jsonl" for f in files]
         if args.limit:
             # the same first N lines of each file, as files of their own (agree reads files)
-            sub = OUT / name / "inputs"
-            sub.mkdir(parents=True, exist_ok=True)
+            import tempfile
+
+            sub = Path(tempfile.mkdtemp(prefix="dispo-agree-"))  # not under bench/results: no data copies there
             for i, src in enumerate(paths):
                 lines = [x for x in src.read_text(encoding="utf-8").splitlines() if x.strip()][: args.limit]
                 (sub / src.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
