@@ -16,6 +16,7 @@ from dispo.commands import (
     falsify_cmd,
     fetch_cmd,
     import_cmd,
+    judge_cmd,
     models_cmd,
     probe_cmd,
     report_cmd,
@@ -45,6 +46,7 @@ app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
 app.add_typer(cache_cmd.app, name="cache")
+app.add_typer(judge_cmd.app, name="judge")
 
 
 def main() -> None:

@@ -47,7 +47,14 @@ DISPOSITION_PREFIXES = (
 )
 CELL_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging")
 # the kind of each judge: a second judge must differ in kind from the first
-JUDGE_KIND = {"lexical": "lexical", "hf": "model", "openai": "model", "import": "model", "tests": "execution"}
+JUDGE_KIND = {
+    "lexical": "lexical",
+    "tone": "lexical",
+    "hf": "model",
+    "openai": "model",
+    "import": "model",
+    "tests": "execution",
+}
 
 
 def task_of(metric: str) -> str:

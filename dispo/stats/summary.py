@@ -22,7 +22,7 @@ Metric names (``arm_metrics`` keys, ``per_item``/``paired_claim`` metric argumen
 
 Source choice: when a task has scores from several sources, ``prefer`` ({task: source})
 decides; otherwise the first present in ``SOURCE_ORDER`` (execution, imported labels,
-API judge, local-model judge, lexical), then any other source alphabetically. The chosen
+API judge, local-model judge, the tone judge, lexical), then any other source alphabetically. The chosen
 source is recorded with every metric. A sample without an ok, valid score from the chosen
 source is *unscored* for that metric: excluded from value and CI, counted in n_unscored.
 """
@@ -40,7 +40,7 @@ from dispo.core.types import Claim, ScoreKey
 from dispo.stats import metrics as M
 from dispo.stats.catalog import AXES, CELL_METRICS, CORRECT_ALIASES, MCAS5_DIMS, known_metrics
 
-SOURCE_ORDER = ("tests", "import", "openai", "hf", "lexical")
+SOURCE_ORDER = ("tests", "import", "openai", "hf", "tone", "lexical")
 GENERATION = "generation"  # pseudo-source of finish_reason / n_tokens
 # Generation diagnostics are reported per arm but are not claims by default.
 NOT_CLAIMS = ("cells", "truncation_rate", "mean_tokens")
