@@ -335,7 +335,9 @@ class Arc2Tempering(Recipe):
 
         run = self.run_dir
         if run.finished("attribution", "artifacts/head_ranking.json"):
-            return run.stage_info("attribution")
+            # the stage's own info, without the manifest's bookkeeping (status, finished time):
+            # results.json must not depend on whether this stage ran in this process
+            return {k: v for k, v in run.stage_info("attribution").items() if k not in ("status", "finished")}
         a = self.a
         npz = run.artifacts / "head_activations.npz"
         if npz.exists() and (run.dir / "artifacts/head_activations.npz.json").exists():
