@@ -11,10 +11,12 @@ import sys
 import typer
 
 from dispo.commands import (
+    cache_cmd,
     eval_cmd,
     falsify_cmd,
     fetch_cmd,
     import_cmd,
+    judge_cmd,
     models_cmd,
     probe_cmd,
     report_cmd,
@@ -43,6 +45,8 @@ app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
+app.add_typer(cache_cmd.app, name="cache")
+app.add_typer(judge_cmd.app, name="judge")
 
 
 def main() -> None:

@@ -51,6 +51,46 @@ def rescore_samples(samples: list[dict], judge, tasks: list[str], gold: dict[str
     return out
 
 
+CONTENT_TASKS = ("correct", "coverage")
+
+
+def rescore_content(samples: list[dict], judge, gold: dict[str, Item] | None) -> list[dict]:
+    """Re-score content with `judge`: checklist coverage (judge.coverage) and correct =
+    coverage >= 0.5 (dispo.stats.metrics.correct_at), keyed coverage:<judge> and correct:<judge>.
+    Needs each item's gold checklist from its domain; raises DispoError naming what is missing."""
+    from dispo.core.errors import DispoError
+    from dispo.core.types import Score
+    from dispo.evaluation.evaluate import judge_requests
+    from dispo.stats.metrics import correct_at
+
+    items = sample_items(samples, gold)
+    missing = [it.id for it in items if not it.gold.get("checklist")]
+    if missing:
+        raise DispoError(
+            f"no gold checklist for {len(missing)} of {len(items)} items (e.g. {missing[0]!r}): content "
+            "can only be re-scored against a domain's checklists (import with --domain chef)"
+        )
+    scores = judge.coverage(judge_requests(items, [s.get("output", "") for s in samples]))
+    out = []
+    for s, sc in zip(samples, scores):
+        s = dict(s)
+        ok = sc.status == "ok" and sc.value is not None
+        corr = Score(
+            scorer=f"{judge.name}.correct",
+            version=sc.version,
+            value=bool(correct_at(float(sc.value))) if ok else None,
+            status=sc.status if ok else "unscored",
+            reason=None if ok else (sc.reason or "no coverage"),
+        )
+        s["scores"] = {
+            **(s.get("scores") or {}),
+            f"coverage:{judge.name}": sc.to_json(),
+            f"correct:{judge.name}": corr.to_json(),
+        }
+        out.append(s)
+    return out
+
+
 def rescore_run(run_dir: str | Path, overrides: list[str]):
     from dispo.core.config import compose_config
     from dispo.core.runs import Run

@@ -17,7 +17,9 @@ class FalsifyContext:
     provenance: dict[str, dict]  # arm -> stage info (model, judge, decoding, system prompt, intervention)
     regenerate: Regenerate | None
     why_no_model: str | None = None
-    rescore: Callable[[list[dict], str], list[dict]] | None = None  # (samples, judge name) -> rescored
+    # (samples, judge name, tasks, judge options) -> (re-scored samples, {"judge": describe(), "items_rescored": n});
+    # raises NotChecked when re-scoring cannot run here
+    rescore: Callable[[list[dict], str, list[str], dict], tuple[list[dict], dict]] | None = None
     cache: dict = field(default_factory=dict)
 
     def regen(self, arm: str, decoding: dict, seed: int) -> list[dict] | None:
@@ -110,3 +112,8 @@ def _intervention_context(lm, intervention: dict | None):
         t = intervention["tempering"]
         return temper(lm.model, [tuple(h) for h in t["heads"]], float(t["lambda"]))  # as tempering_spec writes it
     raise ValueError(f"unknown intervention {sorted(intervention)}")
+
+
+class NotChecked(Exception):
+    """A check applies but cannot run here (no responses, no checklist, a judge without the
+    task): the claim gets "not checked" with this reason, never a pass."""

@@ -87,9 +87,31 @@ def write_falsify_report(run, result: dict) -> None:
         )
     lines += ["", "## Checks per claim", ""]
     for c in result["claims"]:
-        lines += [f"### {c['id']}", "", "| check | status | detail |", "|---|---|---|"]
+        lines += [
+            f"### {c['id']}",
+            "",
+            "| check | status | detail | re-measured delta [CI] | p (Holm-consistent) | n | how |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, r in c["checks"].items():
-            lines.append(f"| {name} | {r['status']} | {r['reason']} |")
+            ev = r.get("evidence") or {}
+            ci = ev.get("ci")
+            delta = (
+                "" if ev.get("delta") is None else _fmt(ev["delta"]) + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+            )
+            p = (
+                ""
+                if ev.get("p") is None
+                else f"{ev['p']:.3g} ({ev['p_holm']:.3g})"
+                if ev.get("p_holm") is not None
+                else f"{ev['p']:.3g}"
+            )
+            lines.append(
+                f"| {name} | {r['status']} | {r['reason']} | {delta} | {p} | {ev.get('n') if ev.get('n') is not None else ''} "
+                f"| {ev.get('how', '')} |"
+            )
+        if c.get("not_checked"):
+            lines.append(f"\nNot checked: {', '.join(c['not_checked'])} (the claim cannot SURVIVE until they run).")
         lines.append("")
     png = plot(run, result)
     if png:

@@ -221,6 +221,7 @@ def generate(
                         n_tokens,
                         engine=engine,
                         item_id=job.item_id,
+                        model=getattr(lm, "name", None),
                         fingerprint=lm.fingerprint,
                         decoding=params.cache_dict(),
                         seed=item_seed,

@@ -6,6 +6,7 @@ JUDGES: Registry = Registry("judge")
 JUDGES.lazy("lexical", "dispo.judges.lexical")
 JUDGES.lazy("hf", "dispo.judges.hf")
 JUDGES.lazy("openai", "dispo.judges.openai")
+JUDGES.lazy("tone", "dispo.judges.tone")
 
 
 def get_judge(name: str, **kwargs):

@@ -77,15 +77,24 @@ class LoadedModel:
 
 
 def _dir_fingerprint(path: Path) -> str:
-    """Hash of config + weight file sizes/mtimes-free content digests (first MB of each)."""
-    h = hashlib.sha256()
-    for f in sorted(path.iterdir()):
-        if f.suffix in {".json", ".safetensors", ".bin", ".gguf", ".model", ".jinja"} and f.is_file():
-            h.update(f.name.encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-            h.update(str(f.stat().st_size).encode())
-    return h.hexdigest()[:16]
+    """Fingerprint of a model or adapter dir: full-content sha256 of every model file, memoised
+    in the dispo cache (dispo.models.fingerprint), so any changed weight changes it."""
+    from dispo.models.fingerprint import dir_fingerprint
+
+    return dir_fingerprint(path)
+
+
+def _numeric_variant(fp: str, dtype: str | None, device: str | None) -> str:
+    """Same weights run in bf16 or on a GPU give (slightly) different outputs, so a response
+    cached under fp32-on-CPU must not be served to them: fold a non-default dtype or device
+    type into the fingerprint (fp32 on CPU keeps the plain weight fingerprint)."""
+    variant = {}
+    if dtype not in (None, "float32"):
+        variant["dtype"] = str(dtype)
+    kind = str(device).split(":", 1)[0] if device else "cpu"
+    if kind != "cpu":
+        variant["device"] = kind
+    return model_fingerprint_extra(fp, variant)
 
 
 def _torch_dtype(name: str | None):
@@ -126,7 +135,9 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
             model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name)
             if getattr(model, "hf_quantizer", None) is not None:
                 model.hf_quantizer.remove_quantization_config(model)
-            fp = hashlib.sha256(p.name.encode() + str(p.stat().st_size).encode()).hexdigest()[:16]
+            from dispo.models.fingerprint import gguf_fingerprint
+
+            fp = gguf_fingerprint(p)
         else:
             tok = AutoTokenizer.from_pretrained(str(p))
             model = AutoModelForCausalLM.from_pretrained(str(p), dtype=dtype)
@@ -168,6 +179,7 @@ def load_model(spec: dict[str, Any] | str, adapter: str | None = None, device: s
                 f"download it where the hub is reachable and pass model.path=DIR"
             ) from None
         fp = hashlib.sha256(f"hub:{hub_id}:{spec.get('revision') or 'main'}".encode()).hexdigest()[:16]
+    fp = _numeric_variant(fp, spec.get("dtype"), device)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"

@@ -22,7 +22,7 @@ Metric names (``arm_metrics`` keys, ``per_item``/``paired_claim`` metric argumen
 
 Source choice: when a task has scores from several sources, ``prefer`` ({task: source})
 decides; otherwise the first present in ``SOURCE_ORDER`` (execution, imported labels,
-API judge, local-model judge, lexical), then any other source alphabetically. The chosen
+API judge, local-model judge, the tone judge, lexical), then any other source alphabetically. The chosen
 source is recorded with every metric. A sample without an ok, valid score from the chosen
 source is *unscored* for that metric: excluded from value and CI, counted in n_unscored.
 """
@@ -40,7 +40,7 @@ from dispo.core.types import Claim, ScoreKey
 from dispo.stats import metrics as M
 from dispo.stats.catalog import AXES, CELL_METRICS, CORRECT_ALIASES, MCAS5_DIMS, known_metrics
 
-SOURCE_ORDER = ("tests", "import", "openai", "hf", "lexical")
+SOURCE_ORDER = ("tests", "import", "openai", "hf", "tone", "lexical")
 GENERATION = "generation"  # pseudo-source of finish_reason / n_tokens
 # Generation diagnostics are reported per arm but are not claims by default.
 NOT_CLAIMS = ("cells", "truncation_rate", "mean_tokens")
@@ -264,6 +264,36 @@ def _clean(x: Any) -> Any:
     return x
 
 
+def default_alpha() -> float:
+    """The project's one alpha (dispo/conf/falsify/default.yaml `alpha`): significance, Holm and the
+    (1 - alpha) CIs of results.json all use it, so `dispo falsify` judges claims on the same scale."""
+    global _ALPHA
+    if _ALPHA is None:
+        import yaml
+
+        from dispo.core.paths import conf_dir
+
+        _ALPHA = float(yaml.safe_load((conf_dir() / "falsify" / "default.yaml").read_text())["alpha"])
+    return _ALPHA
+
+
+_ALPHA: float | None = None
+
+
+def undefined_reason(metric: str, base: np.ndarray | None, treat: np.ndarray | None) -> str:
+    """Why a claim's statistic cannot be computed on these paired items (ratio metrics need
+    items on both sides of their denominator)."""
+    need = {"assertion_asymmetry": ("correct", "wrong"), "hallucination_rate": ("wrong",), "over_hedging": ("correct",)}
+    if metric in need:
+        for arm, arr in (("baseline", base), ("treatment", treat)):
+            c = _cells_of(arr) if arr is not None else M.Cells(0, 0, 0, 0)
+            counts = {"correct": c.cr + c.hr, "wrong": c.cw + c.hw}
+            for cls in need[metric]:
+                if counts[cls] == 0:
+                    return f"{metric} is undefined: no {cls} item in {arm}"
+    return f"{metric} is undefined on these items"
+
+
 def _ci(lo_hi: tuple[float, float]) -> list[float] | None:
     lo, hi = lo_hi
     return None if math.isnan(lo) or math.isnan(hi) else [float(lo), float(hi)]
@@ -282,12 +312,17 @@ def per_item(samples: list[Sample], metric: str, prefer: dict[str, str] | None =
 
 
 def arm_metrics(
-    samples: list[Sample], prefer: dict[str, str] | None = None, n_boot: int = 1000, seed: int = 0
+    samples: list[Sample],
+    prefer: dict[str, str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Every metric the samples' scores allow: {name: {"value", "ci", "n", "n_unscored",
-    "source"}} (plus "scorers"). ci is a seeded 95% percentile bootstrap over items, or None
-    (cells, or fewer than two items). n counts scored items. Accuracy is named "pass@1"
+    "source"}} (plus "scorers"). ci is a seeded (1 - alpha) percentile bootstrap over items
+    (alpha: default_alpha()), or None (cells, or fewer than two items). n counts scored items. Accuracy is named "pass@1"
     when its source is "tests"."""
+    alpha = default_alpha() if alpha is None else alpha
     out: dict[str, dict[str, Any]] = {}
     names = ["accuracy", "coverage", "truncation_rate", "mean_tokens", "cells", *CELL_METRICS, "mcas", "mcas25"]
     if pick_source(samples, "rubric", prefer) is not None:
@@ -308,7 +343,7 @@ def arm_metrics(
         else:
             stat = _stat_for(name)
             value = float(stat(arr)) if len(ids) else math.nan
-            ci = _ci(M.bootstrap_ci(arr, stat, n_boot=n_boot, seed=seed)) if len(ids) > 1 else None
+            ci = _ci(M.bootstrap_ci(arr, stat, n_boot=n_boot, seed=seed, alpha=alpha)) if len(ids) > 1 else None
             entry.update(value=value, ci=ci)
         if name == "accuracy" and s.source == "tests":
             name = "pass@1"
@@ -323,7 +358,7 @@ def paired_claim(
     prefer: dict[str, str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    alpha: float = 0.05,
+    alpha: float | None = None,
 ) -> dict[str, Any]:
     """Treatment-vs-baseline claim on one metric, paired by item id.
 
@@ -334,7 +369,11 @@ def paired_claim(
     mean for continuous ones and on the ratio itself for the cells family), the source and
     scorer/version strings of each arm, and same_scorers (False flags the judge-asymmetry
     artefact: the two arms were scored differently).
+
+    An undefined statistic (e.g. an assertion asymmetry with no correct item in an arm) has
+    delta, ci and p None and "undefined" = the reason: it is never tested, never significant.
     """
+    alpha = default_alpha() if alpha is None else alpha
     sb, st = _series(base, metric, prefer), _series(treat, metric, prefer)
     if sb is None or st is None:
         which = "baseline" if sb is None else "treatment"
@@ -355,6 +394,17 @@ def paired_claim(
         out.update(base=None, treat=None, delta=None, ci=None, p=None, test=None)
         return _clean(out)
     vb, vt = float(stat(a)), float(stat(b))
+    if not (math.isfinite(vb) and math.isfinite(vt)):
+        out.update(
+            base=vb,
+            treat=vt,
+            delta=None,
+            ci=None,
+            p=None,
+            test=None,
+            undefined=undefined_reason(metric, a if sb.kind == "ratio" else None, b if sb.kind == "ratio" else None),
+        )
+        return _clean(out)
     ci = _ci(M.paired_bootstrap_ci(a, b, stat, n_boot=n_boot, seed=seed, alpha=alpha))
     if sb.kind == "binary":
         ab, bb = a.astype(bool), b.astype(bool)
@@ -384,10 +434,12 @@ def claims(
     prefer: dict[str, str] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
-    alpha: float = 0.05,
+    alpha: float | None = None,
 ) -> list[dict[str, Any]]:
     """Every (treatment arm, metric) paired claim against `baseline`, with Holm-corrected
-    p-values across all of them ("p_holm") and "significant" = p_holm < alpha.
+    p-values across all of them ("p_holm") and "significant" = p_holm < alpha (alpha:
+    default_alpha()). A claim whose statistic is undefined has p None: it is not one of the
+    Holm family and is never significant.
 
     metrics=None claims every metric both arms can compute, except generation diagnostics
     and cells (truncation_rate, mean_tokens, cells); named metrics missing from an arm raise
@@ -395,6 +447,7 @@ def claims(
     """
     if baseline not in arms:
         raise ConfigError(f"baseline arm {baseline!r} not found; arms: {', '.join(arms) or 'none'}")
+    alpha = default_alpha() if alpha is None else alpha
     out: list[dict[str, Any]] = []
     for arm, samples in arms.items():
         if arm == baseline:
@@ -425,3 +478,96 @@ def arm_metric_names(samples: list[Sample], prefer: dict[str, str] | None = None
         if s is not None:
             names.append("pass@1" if m == "accuracy" and s.source == "tests" else m)
     return names
+
+
+def repeated_claim(
+    base_runs: list[list[Sample]],
+    treat_runs: list[list[Sample]],
+    metric: str,
+    prefer: dict[str, str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float | None = None,
+) -> dict[str, Any]:
+    """Treatment-vs-baseline claim over repeated measures: base_runs[k] and treat_runs[k] are
+    the two arms regenerated with the k-th seed. Seeds re-measure the same item, so they are
+    not independent pairs: per-item values are averaged over seeds first (binary and
+    continuous metrics; paired permutation test on the item means, paired scipy bootstrap CI),
+    and ratio metrics (cells family) keep each item's seeds together as one cluster
+    (permutation and bootstrap resample whole items). n_pairs counts items, n_repeats seeds.
+    Items not scored under every seed in both arms are dropped (n_unpaired)."""
+    from scipy.stats import bootstrap
+
+    alpha = default_alpha() if alpha is None else alpha
+    sb = [_series(r, metric, prefer) for r in base_runs]
+    st = [_series(r, metric, prefer) for r in treat_runs]
+    if not sb or any(s is None for s in sb + st):
+        raise ConfigError(f"metric {metric!r}: a regenerated arm has no scores for it")
+    all_ids = set().union(*(s.values for s in sb + st))
+    ids = sorted(set.intersection(*(set(s.values) for s in sb + st)))
+    kind = sb[0].kind
+    out: dict[str, Any] = {
+        "metric": metric,
+        "n_pairs": len(ids),
+        "n_unpaired": len(all_ids) - len(ids),
+        "n_repeats": len(sb),
+        "source": {"base": sb[0].source, "treat": st[0].source},
+        "test": None,
+        "aggregation": "cluster by item" if kind == "ratio" else "mean per item",
+    }
+    if not ids:
+        out.update(
+            base=None, treat=None, delta=None, ci=None, p=None, undefined="no item scored under every seed in both arms"
+        )
+        return _clean(out)
+    if kind == "ratio":
+        fn = _CELL_FN[metric]
+        S = len(sb)
+
+        def codes(series: list[_Series]) -> np.ndarray:
+            # one integer per item holding its S (correct, asserted) codes, so items move whole
+            return np.array(
+                [
+                    sum(int(s.values[i][0]) * 2 + int(s.values[i][1]) << (2 * k) for k, s in enumerate(series))
+                    for i in ids
+                ],
+                dtype=np.int64,
+            )
+
+        def stat(c: np.ndarray) -> float:
+            c = np.asarray(c, dtype=np.int64).reshape(-1)
+            per = np.stack([(c >> (2 * k)) & 3 for k in range(S)], axis=1).reshape(-1)
+            return fn(M.Cells.from_labels(per >= 2, per % 2 == 1))
+
+        ca, cb = codes(sb), codes(st)
+        vb, vt = stat(ca), stat(cb)
+        if not (math.isfinite(vb) and math.isfinite(vt)):
+            out.update(
+                base=vb, treat=vt, delta=None, ci=None, p=None, undefined=f"{metric} is undefined on the pooled seeds"
+            )
+            return _clean(out)
+        ci = _ci(M.paired_bootstrap_ci(ca, cb, stat, n_boot=n_boot, seed=seed, alpha=alpha))
+        p = M.paired_permutation_p(ca, cb, seed=seed, stat=stat, n_resamples=1999)
+        out.update(base=vb, treat=vt, delta=vt - vb, ci=ci, p=p, test="paired_permutation_cluster")
+        return _clean(out)
+    a = np.array([np.mean([float(s.values[i]) for s in sb]) for i in ids])
+    b = np.array([np.mean([float(s.values[i]) for s in st]) for i in ids])
+    vb, vt = float(a.mean()), float(b.mean())
+    ci = None
+    if len(ids) > 1 and not np.all(a == b):
+        res = bootstrap(
+            (a, b),
+            lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
+            paired=True,
+            vectorized=True,
+            n_resamples=n_boot,
+            confidence_level=1 - alpha,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+        ci = _ci((res.confidence_interval.low, res.confidence_interval.high))
+    elif len(ids) > 1:
+        ci = [0.0, 0.0]
+    p = M.paired_permutation_p(a, b, seed=seed)
+    out.update(base=vb, treat=vt, delta=vt - vb, ci=ci, p=p, test="paired_permutation_item_means")
+    return _clean(out)

@@ -87,7 +87,29 @@ def test_arc1_smoke(env, domain):
         assert f.returncode == 0, f.stderr[-3000:]
         out = json.loads((run / "falsify" / "falsify.json").read_text())
         assert len(out["claims"]) == len(res["claims"])
-        assert {c["verdict"] for c in out["claims"]} <= {"SURVIVES", "FALSIFIED", "INCONCLUSIVE"}
+        assert out["has_model"] is True
+        for c in out["claims"]:
+            d, ph = c["claimed"]["delta"], c["claimed"]["p_holm"]
+            if d is None or d == 0:  # no effect claimed: nothing to check, never a verdict either way
+                assert c["verdict"] == "INCONCLUSIVE" and list(c["checks"]) == ["claimed_effect"], c
+                continue
+            assert c["arc"] == "arc1"
+            # a dispo-made run has its model: the decoding checks ran, they are never "not checked"
+            assert c["checks"]["truncation"]["status"] in ("pass", "fail", "flag"), c["checks"]["truncation"]
+            sv = c["checks"]["seed_variance"]
+            assert sv["status"] in ("pass", "fail") and [s["seed"] for s in sv["per_seed"]] == [1], sv
+            if any(r["status"] == "fail" for r in c["checks"].values()):
+                assert c["verdict"] == "FALSIFIED", c
+            elif ph is None or ph >= 0.05:  # inside the noise can never survive
+                assert c["verdict"] == "INCONCLUSIVE" and any(
+                    "inside the noise" in r or "no paired test" in r for r in c["reasons"]
+                ), c
+            else:
+                assert c["verdict"] == (
+                    "SURVIVES"
+                    if not c["not_checked"] and all(r["status"] in ("pass", "n/a") for r in c["checks"].values())
+                    else "INCONCLUSIVE"
+                ), c
         assert (run / "falsify" / "report.md").exists()
 
 

@@ -45,7 +45,7 @@ def test_eval_writes_complete_run_dir_and_rerun_generates_nothing(tmp_path, isol
         assert FIELDS <= set(s)
         assert s["decoding"]["max_new_tokens"] == 8 and s["finish_reason"] in ("stop", "length")
         assert s["scores"]["correct:tests"]["version"] == "humaneval-v1"
-        assert "verbal:lexical" in s["scores"]
+        assert "verbal:tone" in s["scores"]  # the default judge (dispo/conf/config.yaml)
     res = json.loads((run.dir / "results.json").read_text())
     trunc = sum(s["finish_reason"] == "length" for s in samples) / 3
     assert res["metrics"]["base"]["truncation_rate"]["value"] == pytest.approx(trunc)

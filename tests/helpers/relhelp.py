@@ -22,7 +22,7 @@ from tests.helpers.cli import cli  # noqa: F401  (the reliability tests import i
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
-TMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic-write temp files: allowed to be partial
+TMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic-write temp files and dirs: allowed to be partial
 
 
 def _user_models_dir() -> Path:
@@ -101,14 +101,19 @@ def check_tree(*roots: Path) -> list[str]:
     for root in roots:
         if not root.exists():
             continue
-        for p in root.rglob("*"):
-            try:
-                if p.is_file() and not p.is_symlink():
-                    err = check_file(p)
-                    if err:
-                        bad.append(err)
-            except OSError:
-                continue
+        # os.walk ignores dirs that vanish mid-walk (checkpoints renamed into place, pruned)
+        for d, dirs, files in os.walk(root, onerror=lambda e: None):
+            # temp dirs (staged trainer checkpoint, adapter being saved) may be partial
+            dirs[:] = [x for x in dirs if not TMP_NAME.match(x)]
+            for name in files:
+                p = Path(d) / name
+                try:
+                    if p.is_file() and not p.is_symlink():
+                        err = check_file(p)
+                        if err:
+                            bad.append(err)
+                except OSError:
+                    continue
     return bad
 
 

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from dispo.arcs.arc1 import checkpoints as train_checkpoints
 from dispo.core.errors import ConfigError, DispoError
 
 THINK_MODES = ("keep", "strip", "mask")
@@ -39,14 +40,14 @@ _SENTINEL = "\u2063DISPO_ANSWER_SENTINEL\u2063"
 
 
 def sft_defaults() -> dict[str, Any]:
-    """arc.sft as conf/arc/arc1.yaml states it (the one place the paper's settings live)."""
+    """arc.sft as dispo/conf/arc/arc1.yaml states it (the one place the paper's settings live)."""
     from dispo.arcs.base import arc_defaults
 
     return arc_defaults("arc1")["sft"]
 
 
 def dpo_defaults() -> dict[str, Any]:
-    """arc.dpo as conf/arc/arc1.yaml states it, without the arc's on/off switch."""
+    """arc.dpo as dispo/conf/arc/arc1.yaml states it, without the arc's on/off switch."""
     from dispo.arcs.base import arc_defaults
 
     return {k: v for k, v in arc_defaults("arc1")["dpo"].items() if k != "enabled"}
@@ -249,11 +250,22 @@ def _losses(log_history: list[dict]) -> list[dict]:
 # --------------------------------------------------------------------------- SFT
 
 
-def _trainer_args(c: dict, out_dir: Path, seed: int, max_length: int | None) -> dict:
-    """TrainingArguments shared by SFT and DPO: schedule, seeds, CPU/fp32, per-step logging, no
-    checkpoints (the run dir's stages are the resume points)."""
+def _trainer_args(
+    c: dict, out_dir: Path, seed: int, max_length: int | None, checkpoint_dir: Path | None = None
+) -> dict:
+    """TrainingArguments shared by SFT and DPO: schedule, seeds, CPU/fp32, per-step logging.
+    With `checkpoint_dir`, a checkpoint every `save_steps` optimizer steps, written to a staging
+    dir and published atomically (dispo.train_checkpoints); without, no checkpoints."""
+    if checkpoint_dir is not None:
+        save = dict(
+            output_dir=str(train_checkpoints.staging_dir(checkpoint_dir)),
+            save_strategy="steps",
+            save_steps=int(c["save_steps"]),
+            save_total_limit=None,
+        )
+    else:
+        save = dict(output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"), save_strategy="no")
     return dict(
-        output_dir=str(out_dir.parent / f".{out_dir.name}_trainer"),
         num_train_epochs=float(c["epochs"]),
         max_steps=int(c["max_steps"]),
         per_device_train_batch_size=int(c["batch_size"]),
@@ -269,11 +281,22 @@ def _trainer_args(c: dict, out_dir: Path, seed: int, max_length: int | None) -> 
         use_cpu=_use_cpu(),
         gradient_checkpointing=bool(c["gradient_checkpointing"]),
         logging_steps=1,
-        save_strategy="no",
+        **save,
         report_to=c["report_to"] or "none",
         disable_tqdm=not c["progress"],
         dataloader_num_workers=0,
     )
+
+
+def _resume_point(checkpoint_dir: Path | None, callbacks: list | None) -> tuple[str | None, int, list]:
+    """(checkpoint to resume from or None, its step, callbacks + the atomic publisher)."""
+    cbs = list(callbacks or [])
+    if checkpoint_dir is None:
+        return None, 0, cbs
+    train_checkpoints.prepare(checkpoint_dir)
+    last = train_checkpoints.last_checkpoint(checkpoint_dir)
+    cbs.append(train_checkpoints.atomic_callback(checkpoint_dir))
+    return (str(last) if last else None), (train_checkpoints.checkpoint_step(last) if last else 0), cbs
 
 
 def train_sft(
@@ -285,11 +308,14 @@ def train_sft(
     seed: int = 0,
     log_path: str | Path | None = None,
     callbacks: list | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """LoRA SFT of `lm.model` on conversations (each ending with the assistant answer).
 
-    Saves the adapter to `out_dir`; returns a summary (loss before/after, history, seconds).
-    `lm.model` is left as it was (the LoRA layers are unloaded after saving).
+    Saves the adapter to `out_dir` (atomically); returns a summary (loss before/after, history,
+    seconds). `lm.model` is left as it was (the LoRA layers are unloaded after saving).
+    With `checkpoint_dir`, trainer checkpoints go there and training resumes from the newest
+    one (`resumed_from_step` in the summary); they are deleted once the adapter is saved.
     """
     import torch
     from datasets import Dataset
@@ -311,11 +337,13 @@ def train_sft(
     set_seed(seed)
     peft_cfg = lora_config(lm.spec, c["modules"], c["r"], c["alpha"], c["dropout"], model=lm.model)
     model = get_peft_model(lm.model, peft_cfg)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    resume, resumed_step, callbacks = _resume_point(ckpt, callbacks)
     t0 = time.time()
     try:
         loss_before = masked_mean_loss(model, examples, tok.pad_token_id)
         args = SFTConfig(
-            **_trainer_args(c, out_dir, seed, max_length),
+            **_trainer_args(c, out_dir, seed, max_length, ckpt),
             weight_decay=float(c["weight_decay"]),
             packing=False,
             remove_unused_columns=False,
@@ -323,9 +351,9 @@ def train_sft(
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=callbacks
         )
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume)
         loss_after = masked_mean_loss(model, examples, tok.pad_token_id)
-        model.save_pretrained(str(out_dir))
+        train_checkpoints.save_adapter_atomically(model, out_dir)
         history = _losses(trainer.state.log_history)
         steps = trainer.state.global_step
     finally:
@@ -336,6 +364,7 @@ def train_sft(
         "adapter": str(out_dir),
         "n_examples": len(examples),
         "steps": steps,
+        "resumed_from_step": resumed_step,
         "loss_before": loss_before,
         "loss_after": loss_after,
         "history": history,
@@ -351,6 +380,8 @@ def train_sft(
         from dispo.core import atomic
 
         atomic.write_json(log_path, info)
+    if ckpt is not None:
+        train_checkpoints.discard(ckpt)
     return info
 
 
@@ -397,10 +428,12 @@ def train_dpo(
     seed: int = 0,
     log_path: str | Path | None = None,
     callbacks: list | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """LoRA DPO continuing the adapter at `adapter_in` on pairs {messages, chosen, rejected}.
 
     reference: base (adapter disabled, the paper) | sft (a frozen copy of the SFT adapter).
+    `checkpoint_dir`: as for train_sft (resume inside the stage).
     """
     from datasets import Dataset
     from peft import PeftModel
@@ -417,11 +450,13 @@ def train_dpo(
     set_seed(seed)
     model = PeftModel.from_pretrained(lm.model, str(adapter_in), is_trainable=True)
     max_length = int(c["max_length"]) if c.get("max_length") else None
+    ckpt = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    resume, resumed_step, callbacks = _resume_point(ckpt, callbacks)
     t0 = time.time()
     try:
         margin_before = dpo_pair_logratio(model, lm, pairs)
         args = DPOConfig(
-            **_trainer_args(c, out_dir, seed, max_length), beta=float(c["beta"]), precompute_ref_log_probs=False
+            **_trainer_args(c, out_dir, seed, max_length, ckpt), beta=float(c["beta"]), precompute_ref_log_probs=False
         )
         trainer = DPOTrainer(
             model=model,
@@ -436,9 +471,9 @@ def train_dpo(
             model.delete_adapter("ref")
             model.set_adapter("default")
         reference_used = "adapter disabled (base)" if "ref" not in model.peft_config else "frozen SFT adapter copy"
-        trainer.train()
+        trainer.train(resume_from_checkpoint=resume)
         margin_after = dpo_pair_logratio(model, lm, pairs)
-        model.save_pretrained(str(out_dir), selected_adapters=["default"])
+        train_checkpoints.save_adapter_atomically(model, out_dir, selected_adapters=["default"])
         history = _losses(trainer.state.log_history)
         steps = trainer.state.global_step
     finally:
@@ -450,6 +485,7 @@ def train_dpo(
         "adapter_in": str(adapter_in),
         "n_pairs": len(pairs),
         "steps": steps,
+        "resumed_from_step": resumed_step,
         "reference": reference_used,
         "logratio_before": margin_before,
         "logratio_after": margin_after,
@@ -462,6 +498,8 @@ def train_dpo(
         from dispo.core import atomic
 
         atomic.write_json(log_path, info)
+    if ckpt is not None:
+        train_checkpoints.discard(ckpt)
     return info
 
 

@@ -335,7 +335,9 @@ class Arc2Tempering(Recipe):
 
         run = self.run_dir
         if run.finished("attribution", "artifacts/head_ranking.json"):
-            return run.stage_info("attribution")
+            # the stage's own info, without the manifest's bookkeeping (status, finished time):
+            # results.json must not depend on whether this stage ran in this process
+            return {k: v for k, v in run.stage_info("attribution").items() if k not in ("status", "finished")}
         a = self.a
         npz = run.artifacts / "head_activations.npz"
         if npz.exists() and (run.dir / "artifacts/head_activations.npz.json").exists():
@@ -505,6 +507,7 @@ class Arc2Tempering(Recipe):
         for c in cl:
             c["id"] = f"arc2.{c['arm']}.{c['metric']}"
             c["family"] = "sweep"
+            c["arc"] = "arc2"  # dispo falsify checks the intervention below against the arm's record
             c["intervention"] = (
                 (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
             )
@@ -529,6 +532,10 @@ class Arc2Tempering(Recipe):
             for c in rcl:
                 c["id"] = f"arc2.replication.lam{best}.{c['metric']}"
                 c["family"] = "replication"
+                c["arc"] = "arc2"
+                c["intervention"] = (
+                    (arms[c["arm"]][0].get("meta") or {}).get("intervention") if arms.get(c["arm"]) else None
+                )
             per_seed = []
             for seed in self.rep_seeds:
                 bs = [s for s in b if (s.get("meta") or {}).get("seed") == seed]

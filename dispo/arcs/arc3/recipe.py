@@ -605,6 +605,7 @@ class Arc3Sidecar(Recipe):
                 cl = claims({te_arm: arms[te_arm], "sidecar": arms["sidecar"]}, te_arm, wanted)
                 for c in cl:
                     c["id"] = f"sidecar.{c['metric']}"
+                    c["arc"], c["features"] = "arc3", {"train": tr_rel, "test": te_rel}  # for dispo falsify
         cl += self.probe_claims(steps, tr_rel, te_rel)
         figs = self.figures(steps, te_rel)
         arc3 = {
@@ -643,6 +644,8 @@ class Arc3Sidecar(Recipe):
                 auc, asym = res.get("auc"), (res.get("balanced") or {}).get("asymmetry")
                 base = {
                     "kind": "probe",
+                    "arc": "arc3",
+                    "features": {"train": tr_rel, "test": te_rel},
                     "step": step,
                     "C": r["C"],
                     "mode": res.get("mode"),

@@ -13,7 +13,7 @@ from tests.helpers.fake_domains import CohortChef as FakeChef
 def _cfg(model="tiny-llama", *over):
     from dispo.core.config import compose_config
 
-    return compose_config([f"model={model}", "arc.preset=smoke", *over], base={"arc": "arc2"})
+    return compose_config([f"model={model}", "arc.preset=smoke", "judge=lexical", *over], base={"arc": "arc2"})
 
 
 @pytest.fixture()

@@ -26,7 +26,8 @@ def _cfg(tmp_path, *extra):
     from dispo.core.config import compose_config
 
     return compose_config(
-        ["model=tiny-llama", "arc.preset=smoke", f"output_dir={tmp_path / 'runs'}", *extra], base={"arc": "arc3"}
+        ["model=tiny-llama", "arc.preset=smoke", "judge=lexical", f"output_dir={tmp_path / 'runs'}", *extra],
+        base={"arc": "arc3"},
     )
 
 
