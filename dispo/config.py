@@ -13,7 +13,7 @@ from typing import Any
 from dispo.errors import ConfigError
 from dispo.paths import conf_dir
 
-GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher")
+GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher", "falsify", "protocol")
 # bare keys users type that live inside a group
 ALIASES = {"disposition": "arc.disposition"}
 # expected types of leaf values users commonly override (Hydra does not type-check plain YAML)
@@ -21,6 +21,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "seed": (int,), "limit": (int, type(None)),
     "decoding.max_new_tokens": (int,), "decoding.temperature": (int, float), "decoding.top_p": (int, float),
     "decoding.top_k": (int,), "decoding.batch_size": (int,), "decoding.repetition_penalty": (int, float),
+    "decoding.presence_penalty": (int, float),
 }
 _POSITIVE = {"decoding.max_new_tokens", "decoding.batch_size", "limit"}
 
@@ -109,6 +110,7 @@ def compose_config(overrides: list[str] | None = None, base: dict[str, str] | No
         data = OmegaConf.to_container(cfg, resolve=True)
     except OmegaConfBaseException as e:
         raise ConfigError(f"cannot resolve config ({str(e).splitlines()[0]})") from None
+    data = apply_protocol(data, user)
     data = _apply_preset(data, user)
     _validate(data)
     return data
@@ -144,6 +146,66 @@ def _apply_preset(data: dict, user: list[str]) -> dict:
     return data
 
 
+def _explicit_keys(user: list[str]) -> set[str]:
+    """Dotted keys the user chose on the command line; a group choice (decoding=sampling,
+    arc/teachers=paper) covers every key below it."""
+    return {_split(o)[0].replace("/", ".") for o in user}
+
+
+def _covered(key: str, explicit: set[str]) -> bool:
+    return any(key == e or key.startswith(e + ".") for e in explicit)
+
+
+def _matches(data: dict, when: dict) -> bool:
+    for key, want in (when or {}).items():
+        have = _get_dotted(data, key)
+        if isinstance(want, list):
+            if have not in want:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+def _substitute(value: Any, data: dict) -> Any:
+    # "${a.b}" in a protocol value is the composed config's a.b (protocols are applied after
+    # Hydra resolved interpolations, so they cannot use Hydra's own)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\$\{([\w.]+)\}", value)
+        return _get_dotted(data, m.group(1)) if m else value
+    if isinstance(value, dict):
+        return {k: _substitute(v, data) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, data) for v in value]
+    return value
+
+
+def apply_protocol(data: dict, user: list[str]) -> dict:
+    """Apply the chosen protocol's rules (conf/protocol/*.yaml): each rule whose `when`
+    matches sets its dotted keys, except keys the user set explicitly. What was set is
+    recorded under protocol.applied (it is part of config.yaml in every run dir)."""
+    proto = data.get("protocol") or {}
+    rules = proto.get("rules") or []
+    if not isinstance(rules, list):
+        raise ConfigError(f"protocol {proto.get('name')!r}: rules must be a list of {{when, set}} mappings")
+    explicit = _explicit_keys(user)
+    applied: dict[str, Any] = {}
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) - {"when", "set"}:
+            raise ConfigError(f"protocol {proto.get('name')!r}: rule {i} must have only 'when' and 'set'")
+        if not _matches(data, rule.get("when") or {}):
+            continue
+        for key, value in (rule.get("set") or {}).items():
+            if _covered(key, explicit):
+                continue
+            value = _substitute(value, data)
+            _set_dotted(data, key, value)
+            applied[key] = value
+    if proto:
+        proto["applied"] = applied
+    return data
+
+
 def _validate(data: dict) -> None:
     for key, types in _TYPES.items():
         v = _get_dotted(data, key)
@@ -157,6 +219,9 @@ def _validate(data: dict) -> None:
     t = _get_dotted(data, "decoding.temperature")
     if t is not None and t < 0:
         raise ConfigError(f"decoding.temperature must be >= 0 (0 = greedy), got {t}")
+    pp = _get_dotted(data, "decoding.presence_penalty")
+    if pp is not None and not (-2.0 <= pp <= 2.0):
+        raise ConfigError(f"decoding.presence_penalty must be in [-2, 2] (0 = off), got {pp}")
     p = _get_dotted(data, "decoding.top_p")
     if p is not None and not (0 < p <= 1):
         raise ConfigError(f"decoding.top_p must be in (0, 1], got {p}")

@@ -95,6 +95,24 @@ def build_samples(items: list[Item], gens: list[Generation], content: list[Score
     return samples
 
 
+def resolve_paper_text(value: str | None, cfg: dict, run=None) -> str | None:
+    """'paper:<instrument>' (protocol=paper) -> the text read from the paper's release at
+    paper.repo, recorded with its file's sha256 in the run manifest; anything else as is."""
+    from dispo.paper_source import is_paper_ref, read_instrument, record_used
+
+    if not is_paper_ref(value):
+        return value
+    ins = read_instrument((cfg.get("paper") or {}).get("repo"), value)
+    record_used(run, [ins])
+    return ins.text
+
+
+def record_domain_instruments(run, domain) -> None:
+    from dispo.paper_source import record_used
+
+    record_used(run, list(getattr(domain, "instruments", None) or []))
+
+
 def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge, *, decoding: dict | None = None,
                  seed: int | None = None, intervention: dict | None = None, system_prompt: str | None = None,
                  tasks: Iterable[str] | None = None, progress: bool = True) -> list[dict]:
@@ -106,6 +124,8 @@ def evaluate_arm(run, arm: str, lm, domain, items: list[Item], cfg: dict, judge,
     seed = cfg.get("seed", 0) if seed is None else seed
     if system_prompt is None:
         system_prompt = cfg.get("system_prompt")
+    system_prompt = resolve_paper_text(system_prompt, cfg, run)
+    record_domain_instruments(run, domain)
     tasks = tuple(tasks if tasks is not None else cfg.get("tasks") or DEFAULT_TASKS)
     tasks = tasks + tuple(t for t in DOMAIN_TASKS.get(domain.name, ()) if t not in tasks)
     gens = generate_texts(lm, items, decoding, seed=seed, intervention=intervention,

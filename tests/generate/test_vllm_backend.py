@@ -48,11 +48,12 @@ class FakeVLLM:
 
         class SamplingParams:
             def __init__(self, *, n=1, temperature=1.0, top_p=1.0, top_k=0, max_tokens=16, seed=None,
-                         repetition_penalty=1.0, stop_token_ids=None):
+                         repetition_penalty=1.0, presence_penalty=0.0, stop_token_ids=None):
                 if temperature > 2.0:  # as vLLM's own validation does
                     raise ValueError(f"temperature must be in [0, 2], got {temperature}.")
                 self.__dict__.update(n=n, temperature=temperature, top_p=top_p, top_k=top_k, max_tokens=max_tokens,
-                                     seed=seed, repetition_penalty=repetition_penalty, stop_token_ids=stop_token_ids)
+                                     seed=seed, repetition_penalty=repetition_penalty, presence_penalty=presence_penalty,
+                                     stop_token_ids=stop_token_ids)
 
         class LLM:
             def __init__(self, model, *, tokenizer=None, dtype="auto", revision=None, tokenizer_revision=None,
