@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from dispo.commands import eval_cmd, falsify_cmd, fetch_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
+from dispo.commands import config_cmd, eval_cmd, items_cmd, falsify_cmd, fetch_cmd, import_cmd, models_cmd, probe_cmd, report_cmd, runs_cmd, score_cmd, train_cmd
 
 app = typer.Typer(
     name="dispo",
@@ -32,6 +32,8 @@ app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
+app.command("config")(config_cmd.config)
+app.command("items")(items_cmd.items)
 
 
 def main() -> None:

@@ -146,10 +146,20 @@ def _apply_preset(data: dict, user: list[str]) -> dict:
     return data
 
 
+# choosing one of these groups on the command line is a choice of every value in it
+# (decoding=sampling keeps its temperature under protocol=paper); choosing a model, domain or
+# arc is not: the protocol then sets what the paper used for that model, domain or arc.
+_SETTINGS_GROUPS = {"decoding", "arc.teachers", "judge"}
+
+
 def _explicit_keys(user: list[str]) -> set[str]:
-    """Dotted keys the user chose on the command line; a group choice (decoding=sampling,
-    arc/teachers=paper) covers every key below it."""
-    return {_split(o)[0].replace("/", ".") for o in user}
+    """Dotted keys the user set on the command line, plus settings groups they chose."""
+    keys = set()
+    for o in user:
+        k = _split(o)[0].replace("/", ".")
+        if "." in k or k in _SETTINGS_GROUPS or k not in GROUPS:
+            keys.add(k)
+    return keys
 
 
 def _covered(key: str, explicit: set[str]) -> bool:

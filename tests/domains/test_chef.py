@@ -172,22 +172,26 @@ def test_kb_unquoted_boolean_synonym_is_rejected(tmp_path):
         ChefDomain(kb_dir=tmp_path).items()
 
 
-def test_minimal_kb_builds_both_splits(tmp_path):
+def test_minimal_kb_puts_its_one_fact_in_exactly_one_split(tmp_path):
     claims = "".join(CLAIM.format(n=n) for n in range(4))
     _write_topic(tmp_path, "t", GOOD_FACET.format(topic="t", claims=claims))
     dom = ChefDomain(kb_dir=tmp_path)
-    assert [i.id for i in dom.items("eval")] == ["chef/a/t/u-f"]
-    assert [i.id for i in dom.items("fresh")] == ["chef/b/t/u-f"]
-    assert dom.items("eval")[0].gold["checklist"] == ["c0", "c1", "c2", "c3"]
+    found = {s: [i.id for i in dom.items(s)] for s in ("train", "eval", "fresh")}
+    assert sorted(sum(found.values(), [])) in (["chef/a/t/u-f"], ["chef/b/t/u-f"])
+    (item,) = [i for s in found for i in dom.items(s)]
+    assert item.gold["checklist"] == ["c0", "c1", "c2", "c3"] and item.gold["fact_id"] == "t/u-f"
 
 
 # ---------------------------------------------------------------- items
 
 
-def test_item_counts(eval_items, fresh_items):
-    assert len(eval_items) >= 120
-    assert len(fresh_items) >= 100
-    assert len(eval_items) + len(fresh_items) >= 200
+def test_item_counts(chef, eval_items, fresh_items):
+    from dispo.domains.chef import load_kb
+
+    train = chef.items("train")
+    assert len(eval_items) >= 30 and len(fresh_items) >= 30 and len(train) >= 40
+    # every fact of the knowledge base is asked exactly once, in exactly one split
+    assert len(train) + len(eval_items) + len(fresh_items) == len(load_kb())
 
 
 def test_items_are_well_formed(eval_items, fresh_items):
@@ -209,23 +213,24 @@ def test_ids_unique_and_stable(chef, eval_items, fresh_items):
     for items in (eval_items, fresh_items):
         assert len({i.id for i in items}) == len(items)
     # Known ids: caches and paired statistics key on these, so they must never move.
-    assert "chef/a/sauces/hollandaise-broken" in by_id(eval_items)
-    assert "chef/b/sauces/hollandaise-broken" in by_id(fresh_items)
-    assert "chef/a/eggs/creme-anglaise-curdled" in by_id(eval_items)
+    every = {i.id for s in ("train", "eval", "fresh") for i in chef.items(s)}
+    assert ({"chef/a/sauces/hollandaise-broken", "chef/b/sauces/hollandaise-broken"} & every
+            and {"chef/a/eggs/creme-anglaise-curdled", "chef/b/eggs/creme-anglaise-curdled"} & every)
     # The seed changes wording, never ids.
     reseeded = ChefDomain(seed=7).items("eval")
     assert [i.id for i in reseeded] == [i.id for i in eval_items]
     assert [i.prompt for i in reseeded] != [i.prompt for i in eval_items]
 
 
-def test_same_facts_asked_differently(eval_items, fresh_items):
-    a = {i.id.split("/", 2)[2]: i for i in eval_items}
-    b = {i.id.split("/", 2)[2]: i for i in fresh_items}
-    shared = set(a) & set(b)
-    assert len(shared) >= 100
-    for key in shared:
-        assert a[key].prompt != b[key].prompt
-        assert a[key].gold["checklist"] == b[key].gold["checklist"]
+def test_fresh_shares_no_fact_unit_or_claim_with_train_or_eval(chef, eval_items, fresh_items):
+    train = chef.items("train")
+    parts = {"train": train, "eval": eval_items, "fresh": fresh_items}
+    facts = {k: {i.gold["fact_id"] for i in v} for k, v in parts.items()}
+    units = {k: {(i.gold["topic"], i.gold["unit"]) for i in v} for k, v in parts.items()}
+    claims = {k: {c.lower() for i in v for c in i.gold["checklist"]} for k, v in parts.items()}
+    for a, b in (("fresh", "train"), ("fresh", "eval"), ("train", "eval")):
+        assert not facts[a] & facts[b] and not units[a] & units[b] and not claims[a] & claims[b], (a, b)
+    # and fresh is asked by the other generator, in other task types
     assert not {i.meta["task_type"] for i in eval_items} & {i.meta["task_type"] for i in fresh_items}
 
 
