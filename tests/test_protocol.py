@@ -199,7 +199,8 @@ def test_instruments_are_read_from_the_release_with_the_files_sha256():
     for name, loc in INSTRUMENTS.items():
         ins = read_instrument(REPO, name)
         assert ins.sha256 == hashlib.sha256((REPO / loc.path).read_bytes()).hexdigest()
-        assert len(ins.text) > 40 and ins.text.strip().splitlines()[0] in release(loc.path).replace("\\n", "\n")
+        # the text's opening words are in that file (string pieces may be split across source lines)
+        assert len(ins.text) > 40 and ins.text.strip()[:30] in release(loc.path)
     he = read_instrument(REPO, "paper:code.phase0_humaneval").text
     assert "Return ONLY the complete function" in he and "{prompt}" in he and "<|im_start|>" not in he
 
