@@ -275,14 +275,15 @@ def test_deterministic_across_calls_and_instances(chef, eval_items):
     assert ChefDomain().items("fresh") == ChefDomain().items("fresh")
 
 
-def test_deterministic_across_processes(eval_items, fresh_items):
+def test_deterministic_across_processes(chef, eval_items, fresh_items):
     code = (
         "import hashlib;from dispo.domains import get_domain;d=get_domain('chef');"
         "print(hashlib.sha256(''.join(i.id+i.prompt for s in d.splits for i in d.items(s)).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    here = hashlib.sha256("".join(i.id + i.prompt for i in eval_items + fresh_items).encode()).hexdigest()
+    every = chef.items("train") + eval_items + fresh_items  # d.splits order: train, eval, fresh
+    here = hashlib.sha256("".join(i.id + i.prompt for i in every).encode()).hexdigest()
     assert out.stdout.strip() == here
 
 
