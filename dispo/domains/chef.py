@@ -46,7 +46,7 @@ from dispo.judges.base import JudgeRequest
 from dispo.paths import DATA_DIR
 from dispo.types import Item, Score
 
-KB_VERSION = "chef-kb-v2"  # v2: facts split train/eval/fresh by unit
+KB_VERSION = "chef-kb-v1"
 KB_DIR = DATA_DIR / "chef"
 KEYWORD_SCORER = "keywords"
 KEYWORD_VERSION = "match-v1"

@@ -42,6 +42,11 @@ def by_id(items):
     return {i.id: i for i in items}
 
 
+def any_split(chef):
+    """Every fact's item, whichever split holds it, keyed as chef/a/<fact id>."""
+    return {f"chef/a/{i.gold['fact_id']}": i for s in ("train", "eval", "fresh") for i in chef.items(s)}
+
+
 # ---------------------------------------------------------------- chef_match
 
 
@@ -291,7 +296,7 @@ def test_deterministic_across_processes(chef, eval_items, fresh_items):
 
 
 def test_unknown_split_lists_valid_ones(chef):
-    with pytest.raises(ConfigError, match="eval, fresh"):
+    with pytest.raises(ConfigError, match="train, eval, fresh"):
         chef.items("test")
 
 
@@ -300,7 +305,9 @@ def test_limit_is_topic_stratified(chef, eval_items):
     one_each = chef.items("eval", limit=n_topics)
     assert Counter(i.gold["topic"] for i in one_each) == Counter({t: 1 for t in {i.gold["topic"] for i in eval_items}})
     two_each = chef.items("eval", limit=2 * n_topics)
-    assert set(Counter(i.gold["topic"] for i in two_each).values()) == {2}
+    avail = Counter(i.gold["topic"] for i in eval_items)
+    got = Counter(i.gold["topic"] for i in two_each)
+    assert all(got[t] >= min(2, avail[t]) for t in avail)  # a topic with one fact in eval gives one
     # a subset in the original order, nested as the limit grows
     order = [i.id for i in eval_items]
     assert [order.index(i.id) for i in two_each] == sorted(order.index(i.id) for i in two_each)
@@ -348,7 +355,7 @@ OFF_TOPIC = (
 
 @pytest.mark.parametrize("item_id", sorted(GOOD_ANSWERS))
 def test_hand_written_answer_is_correct_and_off_topic_is_not(chef, eval_items, item_id):
-    item = by_id(eval_items)[item_id]
+    item = any_split(ChefDomain())[item_id]
     good = chef.content_score(item, GOOD_ANSWERS[item_id])
     assert good.value >= 0.5 and good.detail["correct"] is True
     bad = chef.content_score(item, OFF_TOPIC)
@@ -356,13 +363,13 @@ def test_hand_written_answer_is_correct_and_off_topic_is_not(chef, eval_items, i
 
 
 def test_answer_to_another_fact_is_not_correct(chef, eval_items):
-    items = by_id(eval_items)
+    items = any_split(ChefDomain())
     score = chef.content_score(items["chef/a/knife_cuts/brunoise-size"], GOOD_ANSWERS["chef/a/sauces/hollandaise-broken"])
     assert score.value < 0.5
 
 
 def test_keyword_score_shape(chef, eval_items):
-    item = by_id(eval_items)["chef/a/sauces/hollandaise-broken"]
+    item = any_split(ChefDomain())["chef/a/sauces/hollandaise-broken"]
     score = chef.content_score(item, "It overheated. Whisk it slowly into a fresh yolk.")
     n = len(item.gold["checklist"])
     assert score.scorer == "keywords.coverage"
