@@ -12,10 +12,12 @@ import typer
 
 from dispo.commands import (
     cache_cmd,
+    config_cmd,
     eval_cmd,
     falsify_cmd,
     fetch_cmd,
     import_cmd,
+    items_cmd,
     judge_cmd,
     models_cmd,
     probe_cmd,
@@ -45,6 +47,8 @@ app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
 app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
+app.command("config")(config_cmd.config)
+app.command("items")(items_cmd.items)
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(judge_cmd.app, name="judge")
 

@@ -13,7 +13,7 @@ from typing import Any
 from dispo.core.errors import ConfigError
 from dispo.core.paths import conf_dir
 
-GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher")
+GROUPS = ("model", "domain", "decoding", "judge", "arc", "launcher", "falsify", "protocol")
 # bare keys users type that live inside a group
 ALIASES = {"disposition": "arc.disposition"}
 # keys that select a config group option (`arc.preset=smoke` reads as `arc/preset=smoke`)
@@ -28,6 +28,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "decoding.top_k": (int,),
     "decoding.batch_size": (int,),
     "decoding.repetition_penalty": (int, float),
+    "decoding.presence_penalty": (int, float),
 }
 _POSITIVE = {"decoding.max_new_tokens", "decoding.batch_size", "limit"}
 
@@ -119,6 +120,7 @@ def compose_config(overrides: list[str] | None = None, base: dict[str, str] | No
     except OmegaConfBaseException as e:
         raise ConfigError(f"cannot resolve config ({str(e).splitlines()[0]})") from None
     _check_preset(data)
+    data = apply_protocol(data, user, protected=_preset_keys(data))
     _validate(data)
     return data
 
@@ -153,6 +155,98 @@ def _check_preset(data: dict) -> None:
         )
 
 
+# choosing one of these groups on the command line is a choice of every value in it
+# (decoding=sampling keeps its temperature under protocol=paper); choosing a model, domain or
+# arc is not: the protocol then sets what the paper used for that model, domain or arc.
+_SETTINGS_GROUPS = {"decoding", "arc.teachers", "judge"}
+
+
+def _explicit_keys(user: list[str]) -> set[str]:
+    """Dotted keys the user set on the command line, plus settings groups they chose."""
+    keys = set()
+    for o in user:
+        k = _split(o)[0].replace("/", ".")
+        if "." in k or k in _SETTINGS_GROUPS or k not in GROUPS:
+            keys.add(k)
+    return keys
+
+
+def _covered(key: str, explicit: set[str]) -> bool:
+    return any(key == e or key.startswith(e + ".") for e in explicit)
+
+
+def _matches(data: dict, when: dict) -> bool:
+    for key, want in (when or {}).items():
+        have = _get_dotted(data, key)
+        if isinstance(want, list):
+            if have not in want:
+                return False
+        elif have != want:
+            return False
+    return True
+
+
+def _substitute(value: Any, data: dict) -> Any:
+    # "${a.b}" in a protocol value is the composed config's a.b (protocols are applied after
+    # Hydra resolved interpolations, so they cannot use Hydra's own)
+    if isinstance(value, str):
+        m = re.fullmatch(r"\$\{([\w.]+)\}", value)
+        return _get_dotted(data, m.group(1)) if m else value
+    if isinstance(value, dict):
+        return {k: _substitute(v, data) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, data) for v in value]
+    return value
+
+
+def _flatten(d: dict, prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        keys |= _flatten(v, key + ".") if isinstance(v, dict) and v else {key}
+    return keys
+
+
+def _preset_keys(data: dict) -> set[str]:
+    """Dotted keys the chosen preset sets: a preset is a choice the user made, so a protocol
+    rule never overrides it (protocol=paper with arc.preset=smoke stays a smoke run)."""
+    from omegaconf import OmegaConf
+
+    arc = data.get("arc") or {}
+    name, arc_name = arc.get("preset"), arc.get("name")
+    if not name or not arc_name:
+        return set()
+    f = Path(conf_dir()) / "arc" / "presets" / f"{arc_name}_{name}.yaml"
+    return _flatten(OmegaConf.to_container(OmegaConf.load(f)) or {})
+
+
+def apply_protocol(data: dict, user: list[str], protected: set[str] = frozenset()) -> dict:
+    """Apply the chosen protocol's rules (conf/protocol/*.yaml): each rule whose `when`
+    matches sets its dotted keys, except keys the user set explicitly. What was set is
+    recorded under protocol.applied (it is part of config.yaml in every run dir); keys in
+    `protected` (the chosen preset's) are left alone too."""
+    proto = data.get("protocol") or {}
+    rules = proto.get("rules") or []
+    if not isinstance(rules, list):
+        raise ConfigError(f"protocol {proto.get('name')!r}: rules must be a list of {{when, set}} mappings")
+    explicit = _explicit_keys(user) | set(protected)
+    applied: dict[str, Any] = {}
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) - {"when", "set"}:
+            raise ConfigError(f"protocol {proto.get('name')!r}: rule {i} must have only 'when' and 'set'")
+        if not _matches(data, rule.get("when") or {}):
+            continue
+        for key, value in (rule.get("set") or {}).items():
+            if _covered(key, explicit):
+                continue
+            value = _substitute(value, data)
+            _set_dotted(data, key, value)
+            applied[key] = value
+    if proto:
+        proto["applied"] = applied
+    return data
+
+
 def _validate(data: dict) -> None:
     for key, types in _TYPES.items():
         v = _get_dotted(data, key)
@@ -170,6 +264,9 @@ def _validate(data: dict) -> None:
     t = _get_dotted(data, "decoding.temperature")
     if t is not None and t < 0:
         raise ConfigError(f"decoding.temperature must be >= 0 (0 = greedy), got {t}")
+    pp = _get_dotted(data, "decoding.presence_penalty")
+    if pp is not None and not (-2.0 <= pp <= 2.0):
+        raise ConfigError(f"decoding.presence_penalty must be in [-2, 2] (0 = off), got {pp}")
     p = _get_dotted(data, "decoding.top_p")
     if p is not None and not (0 < p <= 1):
         raise ConfigError(f"decoding.top_p must be in (0, 1], got {p}")

@@ -3,7 +3,8 @@
 Every item carries a gold checklist of 3-5 required claims; an answer is correct iff its
 checklist coverage is >= 0.5 (paper). Items come from a hand-written knowledge base
 (`dispo/data/chef/<topic>.yaml`, one file per topic) through two independent generators
-(`chef_generators`): split `eval` from generator A, split `fresh` from generator B.
+(`chef_generators`) on disjoint facts: `train` and `eval` from generator A, `fresh` from
+generator B; the three splits share no fact and no checklist claim.
 
 Knowledge-base file format::
 
@@ -187,7 +188,7 @@ class ChefDomain(Domain):
 
     name = "chef"
     version = KB_VERSION
-    splits = ("eval", "fresh")
+    splits = ("train", "eval", "fresh")
 
     def __init__(self, seed: int = 0, kb_dir: Path | str | None = None):
         self.seed = seed

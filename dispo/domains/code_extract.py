@@ -198,3 +198,27 @@ def extract_code(output: str, item: Item) -> str:
     top level is dropped and the prompt's imports are kept.
     """
     return extract(output, item).code
+
+
+# ---------------------------------------------------------------------------------------
+# protocol=paper (domain.extract=first_block): the phase-0 audit's rule, reimplemented.
+# phase0_audit/evaluate.py:87-110 took the FIRST fenced block anywhere in the raw output
+# (think blocks included: that is how a Qwen3 answer cut at 512 tokens could still "pass"
+# or fail on code written while thinking); without a fence, the lines from the first `def `
+# to the first blank line after a few lines; otherwise the whole output.
+_FIRST_FENCE = re.compile(r"```(?:python)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_first_block(output: str, item: Item) -> Extraction:
+    m = _FIRST_FENCE.search(output)
+    if m:
+        return Extraction(m.group(1).strip(), "fence", False)
+    taken: list[str] = []
+    for line in output.split("\n"):
+        if taken or line.strip().startswith("def "):
+            taken.append(line)
+            if line.strip() == "" and len(taken) > 2:
+                break
+    if taken:
+        return Extraction("\n".join(taken).strip(), "prose", False)
+    return Extraction(output.strip(), "body", False)

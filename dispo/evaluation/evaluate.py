@@ -122,6 +122,24 @@ def build_samples(
     return samples
 
 
+def resolve_paper_text(value: str | None, cfg: dict, run=None) -> str | None:
+    """'paper:<instrument>' (protocol=paper) -> the text read from the paper's release at
+    paper.repo, recorded with its file's sha256 in the run manifest; anything else as is."""
+    from dispo.core.paper_source import is_paper_ref, read_instrument, record_used
+
+    if not is_paper_ref(value):
+        return value
+    ins = read_instrument((cfg.get("paper") or {}).get("repo"), value)
+    record_used(run, [ins])
+    return ins.text
+
+
+def record_domain_instruments(run, domain) -> None:
+    from dispo.core.paper_source import record_used
+
+    record_used(run, list(getattr(domain, "instruments", None) or []))
+
+
 def evaluate_arm(
     run,
     arm: str,
@@ -146,6 +164,8 @@ def evaluate_arm(
     seed = cfg.get("seed", 0) if seed is None else seed
     if system_prompt is None:
         system_prompt = cfg.get("system_prompt")
+    system_prompt = resolve_paper_text(system_prompt, cfg, run)
+    record_domain_instruments(run, domain)
     tasks = tuple(tasks if tasks is not None else cfg.get("tasks") or DEFAULT_TASKS)
     tasks = tasks + tuple(t for t in DOMAIN_TASKS.get(domain.name, ()) if t not in tasks)
     gens = generate_texts(

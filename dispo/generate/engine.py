@@ -54,6 +54,9 @@ class DecodingParams:
         rows busy). Does not change greedy results, so it is not part of the cache key.
     repetition_penalty: HF-style penalty on tokens of the prompt and output so far
         (1.0 = off); padding is never penalised.
+    presence_penalty: OpenAI/vLLM-style additive penalty: subtracted from the logit of every
+        token that already occurs in this item's *output* (the prompt does not count);
+        0.0 = off, range [-2, 2]. Applied before temperature, top-k and top-p.
     engine: "auto" (continuous when the model's cache allows it, else padded),
         "continuous", "padded" or "vllm" (optional extra, CUDA GPU). The path that actually
         ran is recorded in each Generation's `decoding["engine"]`.
@@ -66,6 +69,7 @@ class DecodingParams:
     batch_size: int = 16
     repetition_penalty: float = 1.0
     engine: str = "auto"
+    presence_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -75,6 +79,7 @@ class DecodingParams:
             (self.top_k >= 0, "top_k must be >= 0 (0 = off)"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
             (self.repetition_penalty > 0, "repetition_penalty must be > 0 (1.0 = off)"),
+            (-2.0 <= self.presence_penalty <= 2.0, "presence_penalty must be in [-2, 2] (0 = off)"),
             (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}"),
         ]
         for ok, msg in checks:
@@ -111,6 +116,7 @@ class DecodingParams:
             "top_p": float,
             "repetition_penalty": float,
             "engine": str,
+            "presence_penalty": float,
         }
         try:
             values = {k: casts[k](v) for k, v in cfg.items()}
@@ -123,8 +129,13 @@ class DecodingParams:
         return asdict(self)
 
     def cache_dict(self) -> dict[str, Any]:
-        """The output-deciding parameters: what goes into the response cache key."""
-        return {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_CACHE_KEY}
+        """The output-deciding parameters: what goes into the response cache key.
+        presence_penalty enters only when it is on, so entries cached before it existed
+        (necessarily without it) keep their keys."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_IN_CACHE_KEY}
+        if not d.get("presence_penalty"):
+            d.pop("presence_penalty", None)
+        return d
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,11 +315,13 @@ def _left_pad(seqs: list[list[int]], pad_id: int):
     return ids, mask
 
 
-def _select_tokens(logits, params: DecodingParams, histories, generators):
+def _select_tokens(logits, params: DecodingParams, histories, generators, outputs=None):
     """Next token per row from last-position logits [B, V].
 
     histories: per row, a 1-D LongTensor of the row's prompt + output so far (no padding);
-    only read when repetition_penalty != 1. generators: per-row torch.Generators (sampling).
+    only read when repetition_penalty != 1. outputs: per row, the tokens generated so far
+    (a list or 1-D tensor); only read when presence_penalty != 0. generators: per-row
+    torch.Generators (sampling).
     Works on the logits' device (CPU or GPU); the picked ids come back on the CPU.
     """
     import torch
@@ -320,6 +333,12 @@ def _select_tokens(logits, params: DecodingParams, histories, generators):
             seen = torch.unique(hist).to(logits.device)
             vals = logits[r, seen]
             logits[r, seen] = torch.where(vals < 0, vals * params.repetition_penalty, vals / params.repetition_penalty)
+    if params.presence_penalty != 0.0:
+        logits = logits.clone()
+        for r, out in enumerate(outputs or []):
+            out = torch.as_tensor(out, dtype=torch.long)
+            if out.numel():
+                logits[r, torch.unique(out).to(logits.device)] -= params.presence_penalty
     if not params.sampling:
         return logits.argmax(dim=-1).cpu()
     logits = logits / params.temperature
@@ -362,17 +381,18 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
     class _PickTokens(LogitsProcessor):
         # Picks each row's token with dispo's own selection (per-item generators, padding
         # never penalised) and leaves generate's greedy argmax nothing else to choose.
-        def __init__(self, pad_lens, generators):
-            self.pad_lens, self.generators = pad_lens, generators
+        def __init__(self, pad_lens, generators, width):
+            self.pad_lens, self.generators, self.width = pad_lens, generators, width
 
         def __call__(self, input_ids, scores):
             hist = [input_ids[r, p:] for r, p in enumerate(self.pad_lens)]
-            picked = _select_tokens(scores, params, hist, self.generators)
+            outs = [input_ids[r, self.width :].cpu() for r in range(input_ids.shape[0])]
+            picked = _select_tokens(scores, params, hist, self.generators, outs)
             forced = torch.full_like(scores, float("-inf"))
             forced[torch.arange(scores.shape[0], device=scores.device), picked.to(scores.device)] = 0.0
             return forced
 
-    needs_processor = params.sampling or params.repetition_penalty != 1.0
+    needs_processor = params.sampling or params.repetition_penalty != 1.0 or params.presence_penalty != 0.0
     for start in range(0, len(order), params.batch_size):
         batch = order[start : start + params.batch_size]
         ids, mask = _left_pad([j.ids for j in batch], pad_id)
@@ -380,7 +400,7 @@ def _run_padded(lm, jobs: list[_Job], params: DecodingParams, seed: int, emit, b
         if needs_processor:
             pad_lens = [ids.shape[1] - len(j.ids) for j in batch]
             gens = [_item_generator(seed, j.item_id) for j in batch] if params.sampling else None
-            processors.append(_PickTokens(pad_lens, gens))
+            processors.append(_PickTokens(pad_lens, gens, ids.shape[1]))
         with torch.no_grad():
             dev = _device(lm.model)
             out = lm.model.generate(
@@ -503,7 +523,13 @@ def _run_continuous(lm, jobs: list[_Job], params: DecodingParams, seed: int, emi
         return [torch.cat([r.prompt_ids, torch.tensor(r.generated, dtype=torch.long)]) for r in rows]
 
     def take_step(batch: _Batch, logits) -> None:
-        picked = _select_tokens(logits[:, -1, :], params, histories(batch.rows), [r.generator for r in batch.rows])
+        picked = _select_tokens(
+            logits[:, -1, :],
+            params,
+            histories(batch.rows),
+            [r.generator for r in batch.rows],
+            [r.generated for r in batch.rows],
+        )
         batch.next_tokens = picked
         keep = []
         for i, (row, t) in enumerate(zip(batch.rows, picked.tolist())):

@@ -147,6 +147,7 @@ def sampling_params(vllm, params, stop_ids: set[int], seed: int | None):
             top_p=params.top_p,
             top_k=params.top_k if params.top_k > 0 else -1,  # -1 = off in every vLLM; 0 only in newer ones
             repetition_penalty=params.repetition_penalty,  # HF-style, over prompt + output, like dispo's
+            presence_penalty=params.presence_penalty,  # additive, over the output only, like dispo's
             max_tokens=params.max_new_tokens,
             seed=seed,
             stop_token_ids=sorted(stop_ids),

@@ -42,6 +42,11 @@ def by_id(items):
     return {i.id: i for i in items}
 
 
+def any_split(chef):
+    """Every fact's item, whichever split holds it, keyed as chef/a/<fact id>."""
+    return {f"chef/a/{i.gold['fact_id']}": i for s in ("train", "eval", "fresh") for i in chef.items(s)}
+
+
 # ---------------------------------------------------------------- chef_match
 
 
@@ -172,22 +177,26 @@ def test_kb_unquoted_boolean_synonym_is_rejected(tmp_path):
         ChefDomain(kb_dir=tmp_path).items()
 
 
-def test_minimal_kb_builds_both_splits(tmp_path):
+def test_minimal_kb_puts_its_one_fact_in_exactly_one_split(tmp_path):
     claims = "".join(CLAIM.format(n=n) for n in range(4))
     _write_topic(tmp_path, "t", GOOD_FACET.format(topic="t", claims=claims))
     dom = ChefDomain(kb_dir=tmp_path)
-    assert [i.id for i in dom.items("eval")] == ["chef/a/t/u-f"]
-    assert [i.id for i in dom.items("fresh")] == ["chef/b/t/u-f"]
-    assert dom.items("eval")[0].gold["checklist"] == ["c0", "c1", "c2", "c3"]
+    found = {s: [i.id for i in dom.items(s)] for s in ("train", "eval", "fresh")}
+    assert sorted(sum(found.values(), [])) in (["chef/a/t/u-f"], ["chef/b/t/u-f"])
+    (item,) = [i for s in found for i in dom.items(s)]
+    assert item.gold["checklist"] == ["c0", "c1", "c2", "c3"] and item.gold["fact_id"] == "t/u-f"
 
 
 # ---------------------------------------------------------------- items
 
 
-def test_item_counts(eval_items, fresh_items):
-    assert len(eval_items) >= 120
-    assert len(fresh_items) >= 100
-    assert len(eval_items) + len(fresh_items) >= 200
+def test_item_counts(chef, eval_items, fresh_items):
+    from dispo.domains.chef import load_kb
+
+    train = chef.items("train")
+    assert len(eval_items) >= 30 and len(fresh_items) >= 30 and len(train) >= 40
+    # every fact of the knowledge base is asked exactly once, in exactly one split
+    assert len(train) + len(eval_items) + len(fresh_items) == len(load_kb())
 
 
 def test_items_are_well_formed(eval_items, fresh_items):
@@ -209,23 +218,26 @@ def test_ids_unique_and_stable(chef, eval_items, fresh_items):
     for items in (eval_items, fresh_items):
         assert len({i.id for i in items}) == len(items)
     # Known ids: caches and paired statistics key on these, so they must never move.
-    assert "chef/a/sauces/hollandaise-broken" in by_id(eval_items)
-    assert "chef/b/sauces/hollandaise-broken" in by_id(fresh_items)
-    assert "chef/a/eggs/creme-anglaise-curdled" in by_id(eval_items)
+    every = {i.id for s in ("train", "eval", "fresh") for i in chef.items(s)}
+    assert {"chef/a/sauces/hollandaise-broken", "chef/b/sauces/hollandaise-broken"} & every and {
+        "chef/a/eggs/creme-anglaise-curdled",
+        "chef/b/eggs/creme-anglaise-curdled",
+    } & every
     # The seed changes wording, never ids.
     reseeded = ChefDomain(seed=7).items("eval")
     assert [i.id for i in reseeded] == [i.id for i in eval_items]
     assert [i.prompt for i in reseeded] != [i.prompt for i in eval_items]
 
 
-def test_same_facts_asked_differently(eval_items, fresh_items):
-    a = {i.id.split("/", 2)[2]: i for i in eval_items}
-    b = {i.id.split("/", 2)[2]: i for i in fresh_items}
-    shared = set(a) & set(b)
-    assert len(shared) >= 100
-    for key in shared:
-        assert a[key].prompt != b[key].prompt
-        assert a[key].gold["checklist"] == b[key].gold["checklist"]
+def test_fresh_shares_no_fact_unit_or_claim_with_train_or_eval(chef, eval_items, fresh_items):
+    train = chef.items("train")
+    parts = {"train": train, "eval": eval_items, "fresh": fresh_items}
+    facts = {k: {i.gold["fact_id"] for i in v} for k, v in parts.items()}
+    units = {k: {(i.gold["topic"], i.gold["unit"]) for i in v} for k, v in parts.items()}
+    claims = {k: {c.lower() for i in v for c in i.gold["checklist"]} for k, v in parts.items()}
+    for a, b in (("fresh", "train"), ("fresh", "eval"), ("train", "eval")):
+        assert not facts[a] & facts[b] and not units[a] & units[b] and not claims[a] & claims[b], (a, b)
+    # and fresh is asked by the other generator, in other task types
     assert not {i.meta["task_type"] for i in eval_items} & {i.meta["task_type"] for i in fresh_items}
 
 
@@ -275,14 +287,15 @@ def test_deterministic_across_calls_and_instances(chef, eval_items):
     assert ChefDomain().items("fresh") == ChefDomain().items("fresh")
 
 
-def test_deterministic_across_processes(eval_items, fresh_items):
+def test_deterministic_across_processes(chef, eval_items, fresh_items):
     code = (
         "import hashlib;from dispo.domains import get_domain;d=get_domain('chef');"
         "print(hashlib.sha256(''.join(i.id+i.prompt for s in d.splits for i in d.items(s)).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    here = hashlib.sha256("".join(i.id + i.prompt for i in eval_items + fresh_items).encode()).hexdigest()
+    every = chef.items("train") + eval_items + fresh_items  # d.splits order: train, eval, fresh
+    here = hashlib.sha256("".join(i.id + i.prompt for i in every).encode()).hexdigest()
     assert out.stdout.strip() == here
 
 
@@ -290,7 +303,7 @@ def test_deterministic_across_processes(eval_items, fresh_items):
 
 
 def test_unknown_split_lists_valid_ones(chef):
-    with pytest.raises(ConfigError, match="eval, fresh"):
+    with pytest.raises(ConfigError, match="train, eval, fresh"):
         chef.items("test")
 
 
@@ -299,7 +312,9 @@ def test_limit_is_topic_stratified(chef, eval_items):
     one_each = chef.items("eval", limit=n_topics)
     assert Counter(i.gold["topic"] for i in one_each) == Counter({t: 1 for t in {i.gold["topic"] for i in eval_items}})
     two_each = chef.items("eval", limit=2 * n_topics)
-    assert set(Counter(i.gold["topic"] for i in two_each).values()) == {2}
+    avail = Counter(i.gold["topic"] for i in eval_items)
+    got = Counter(i.gold["topic"] for i in two_each)
+    assert all(got[t] >= min(2, avail[t]) for t in avail)  # a topic with one fact in eval gives one
     # a subset in the original order, nested as the limit grows
     order = [i.id for i in eval_items]
     assert [order.index(i.id) for i in two_each] == sorted(order.index(i.id) for i in two_each)
@@ -347,7 +362,7 @@ OFF_TOPIC = (
 
 @pytest.mark.parametrize("item_id", sorted(GOOD_ANSWERS))
 def test_hand_written_answer_is_correct_and_off_topic_is_not(chef, eval_items, item_id):
-    item = by_id(eval_items)[item_id]
+    item = any_split(ChefDomain())[item_id]
     good = chef.content_score(item, GOOD_ANSWERS[item_id])
     assert good.value >= 0.5 and good.detail["correct"] is True
     bad = chef.content_score(item, OFF_TOPIC)
@@ -355,7 +370,7 @@ def test_hand_written_answer_is_correct_and_off_topic_is_not(chef, eval_items, i
 
 
 def test_answer_to_another_fact_is_not_correct(chef, eval_items):
-    items = by_id(eval_items)
+    items = any_split(ChefDomain())
     score = chef.content_score(
         items["chef/a/knife_cuts/brunoise-size"], GOOD_ANSWERS["chef/a/sauces/hollandaise-broken"]
     )
@@ -363,7 +378,7 @@ def test_answer_to_another_fact_is_not_correct(chef, eval_items):
 
 
 def test_keyword_score_shape(chef, eval_items):
-    item = by_id(eval_items)["chef/a/sauces/hollandaise-broken"]
+    item = any_split(ChefDomain())["chef/a/sauces/hollandaise-broken"]
     score = chef.content_score(item, "It overheated. Whisk it slowly into a fresh yolk.")
     n = len(item.gold["checklist"])
     assert score.scorer == "keywords.coverage"

@@ -57,6 +57,7 @@ class FakeVLLM:
                 max_tokens=16,
                 seed=None,
                 repetition_penalty=1.0,
+                presence_penalty=0.0,
                 stop_token_ids=None,
             ):
                 if temperature > 2.0:  # as vLLM's own validation does
@@ -69,6 +70,7 @@ class FakeVLLM:
                     max_tokens=max_tokens,
                     seed=seed,
                     repetition_penalty=repetition_penalty,
+                    presence_penalty=presence_penalty,
                     stop_token_ids=stop_token_ids,
                 )
 

@@ -97,11 +97,27 @@ class Arc1Distill(Recipe):
         return [by_id[i] for i in split["train"]], [by_id[i] for i in split["held_out"]]
 
     def _all_items(self) -> list[Item]:
-        return self._domain.items(self.cfg["domain"].get("split", "eval"), None)
+        items = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
+        if self._separate_train_pool():
+            items = self._domain.items("train", None) + items
+        return items
+
+    def _separate_train_pool(self) -> bool:
+        """A domain with its own `train` split (chef: facts disjoint from eval and fresh) trains
+        on it, as the paper trained on a prompt pool separate from its evaluation set."""
+        return "train" in getattr(self._domain, "splits", ()) and self.cfg["domain"].get("split", "eval") != "train"
 
     def stage_split(self) -> dict:
         sc = self.acfg.get("split") or {}
-        train, held = split_items(self._all_items(), float(sc.get("train_frac", 0.5)), int(sc.get("seed", 0)))
+        if self._separate_train_pool():
+            train = self._domain.items("train", None)
+            held = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
+            pool = "domain split 'train' (disjoint facts)"
+        else:
+            # no separate prompt pool (HumanEval has only its 164 problems): a hash split of it.
+            # The paper trained its coder on 1,250 separately generated prompts (docs/fidelity.md).
+            train, held = split_items(self._all_items(), float(sc.get("train_frac", 0.5)), int(sc.get("seed", 0)))
+            pool = "hash split of the evaluation split"
         if self.acfg.get("train_limit"):
             train = train[: int(self.acfg["train_limit"])]
         if self.cfg.get("limit"):
@@ -119,9 +135,10 @@ class Arc1Distill(Recipe):
                 "held_out": [i.id for i in held],
                 "train_frac": sc.get("train_frac", 0.5),
                 "seed": sc.get("seed", 0),
+                "train_pool": pool,
             },
         )
-        return {"n_train": len(train), "n_held_out": len(held)}
+        return {"n_train": len(train), "n_held_out": len(held), "train_pool": pool}
 
     def stage_base_train(self) -> dict:
         from dispo.evaluation.evaluate import decoding_for, generate_texts
@@ -166,6 +183,9 @@ class Arc1Distill(Recipe):
             seed=int(self.cfg.get("seed", 0)),
             teacher_factory=self._teacher_factory,
         )
+        from dispo.core.paper_source import record_used
+
+        record_used(self.run_dir, pipe.instruments)  # protocol=paper: the release's stage prompts + sha256
         passes_cfg = self.acfg.get("teacher_passes") or {"fresh": True, "correct": True}
         info: dict[str, Any] = {"teachers": None}
         fresh, corrected = [], []

@@ -57,6 +57,40 @@ def load_stage_prompt(name: str) -> tuple[str, str]:
     return text, f"{p.stem}@{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
+# Which earlier stages each stage sees. chain: all earlier ones (dispo's default).
+# paper: scripts/pipeline_type1_gold.py:349-407, stages 2 and 3 each see only stage 1 (they
+# ran in parallel), the synthesizer sees all three.
+TOPOLOGIES = {
+    "chain": {s: STAGES[:i] for i, s in enumerate(STAGES)},
+    "paper": {
+        "eager": (),
+        "deliberate": ("eager",),
+        "adversarial": ("eager",),
+        "synthesizer": ("eager", "deliberate", "adversarial"),
+    },
+}
+# the paper's prompt placeholders for earlier stages' outputs (pipeline_type1_gold.py:351-400)
+PAPER_FIELDS = {"eager": "stage1_response", "deliberate": "deliberate_review", "adversarial": "adversarial_critique"}
+
+
+def paper_stage_messages(
+    stage: str, template: str, question: str, previous: dict[str, str], sees: Sequence[str]
+) -> list[dict[str, str]]:
+    """protocol=paper: one user turn, the release's stage template filled in (no system turn)."""
+    from dispo.core.paper_source import fill
+
+    fields = {"prompt": question}
+    for s in sees:
+        fields[PAPER_FIELDS[s]] = previous.get(s, "")
+    return [{"role": "user", "content": fill(template, **fields)}]
+
+
+def strip_think_blocks(text: str) -> str:
+    import re
+
+    return re.sub(r"<think>.*?</think>", "", text, flags=re.DOTALL).strip()
+
+
 def stage_messages(
     stage: str, system: str, question: str, previous: dict[str, str], student_answer: str | None = None
 ) -> list[dict[str, str]]:
@@ -177,6 +211,7 @@ class OpenAITeacher(Teacher):
         concurrency: int = 4,
         timeout: float = 120.0,
         max_retries: int = 4,
+        extra: dict | None = None,
         **_: Any,
     ):
         if not base_url or not model:
@@ -191,6 +226,8 @@ class OpenAITeacher(Teacher):
             timeout,
             max_retries,
         )
+        # request-body extras (provider routing, thinking switches) and top_p when set
+        self.extra = {**(extra or {}), **({"top_p": float(decoding["top_p"])} if "top_p" in decoding else {})}
 
     def generate(self, chats, ids):
         from concurrent.futures import ThreadPoolExecutor
@@ -205,6 +242,7 @@ class OpenAITeacher(Teacher):
                 temperature=float(self.decoding.get("temperature", 0.0)),
                 timeout=self.timeout,
                 max_retries=self.max_retries,
+                extra=self.extra or None,
             )
 
         with ThreadPoolExecutor(max(1, int(self.concurrency))) as ex:
@@ -217,10 +255,11 @@ class OpenAITeacher(Teacher):
             "model": self.model,
             "api_key_env": self.api_key_env,
             "decoding": self.decoding,
+            **({"extra": self.extra} if self.extra else {}),
         }
 
 
-def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0) -> Teacher:
+def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0, base_url: str | None = None) -> Teacher:
     decoding = {**(default_decoding or {}), **(stage_cfg.get("decoding") or {})}
     backend = stage_cfg.get("backend", "hf")
     if backend == "hf":
@@ -229,11 +268,12 @@ def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0) -> Tea
         return HFTeacher(stage_cfg["model"], decoding, seed=seed)
     if backend == "openai":
         return OpenAITeacher(
-            stage_cfg.get("base_url"),
+            stage_cfg.get("base_url") or base_url,
             stage_cfg.get("model"),
             decoding,
             api_key_env=stage_cfg.get("api_key_env"),
             concurrency=stage_cfg.get("concurrency", 4),
+            extra=stage_cfg.get("extra"),
         )
     raise ConfigError(f"teacher backend {backend!r}; valid: hf, openai")
 
@@ -248,12 +288,34 @@ def _key(*parts: Any) -> str:
 class TeacherPipeline:
     """Runs the four stages over items, caching each stage's outputs under `cache_dir`."""
 
-    def __init__(self, teachers: dict[str, Teacher], prompts: dict[str, str], cache_dir: str | Path | None = None):
+    def __init__(
+        self,
+        teachers: dict[str, Teacher],
+        prompts: dict[str, str],
+        cache_dir: str | Path | None = None,
+        topology: str = "chain",
+        paper_repo: str | None = None,
+        strip_think: Sequence[str] = (),
+    ):
+        from dispo.core.paper_source import is_paper_ref, read_instrument
+
         missing = [s for s in STAGES if s not in teachers]
         if missing:
             raise ConfigError(f"teacher set lacks stage(s) {missing}; it needs {', '.join(STAGES)}")
+        if topology not in TOPOLOGIES:
+            raise ConfigError(f"arc.teachers.topology={topology!r}; valid: {', '.join(TOPOLOGIES)}")
         self.teachers = teachers
-        self.prompts = {s: load_stage_prompt(prompts.get(s, f"{s}.v1")) for s in STAGES}
+        self.topology, self.strip_think = topology, set(strip_think)
+        self.prompts, self.paper_stages, self.instruments = {}, set(), []
+        for s in STAGES:
+            name = prompts.get(s, f"{s}.v1")
+            if is_paper_ref(name):  # the release's own stage prompt, read from paper.repo
+                ins = read_instrument(paper_repo, name)
+                self.prompts[s] = (ins.text, f"{name}@{ins.sha256[:12]}")
+                self.paper_stages.add(s)
+                self.instruments.append(ins)
+            else:
+                self.prompts[s] = load_stage_prompt(name)
         self.cache_dir = Path(cache_dir) if cache_dir else None
 
     @classmethod
@@ -278,10 +340,18 @@ class TeacherPipeline:
                 [scfg.get("backend", "hf"), scfg.get("model"), scfg.get("base_url"), dec], sort_keys=True, default=str
             )
             if k not in shared:
-                shared[k] = build_teacher(scfg, default_dec, seed=seed)
+                shared[k] = build_teacher(scfg, default_dec, seed=seed, base_url=tcfg.get("base_url"))
             teachers[s] = shared[k]
         prompts = {s: (stages.get(s) or {}).get("prompt", f"{s}.v1") for s in STAGES}
-        return cls(teachers, prompts, cache_dir)
+        strip = [s for s in STAGES if (stages.get(s) or {}).get("strip_think")]
+        return cls(
+            teachers,
+            prompts,
+            cache_dir,
+            topology=tcfg.get("topology") or "chain",
+            paper_repo=tcfg.get("paper_repo"),
+            strip_think=strip,
+        )
 
     def describe(self) -> dict:
         return {s: {**self.teachers[s].describe(), "prompt": self.prompts[s][1]} for s in STAGES}
@@ -319,7 +389,13 @@ class TeacherPipeline:
             for it in items:
                 st = state[it.id]
                 student = (student_answers or {}).get(it.id)
-                msgs = stage_messages(stage, system, it.prompt, st["stages"], student)
+                sees = TOPOLOGIES[self.topology][stage]
+                if stage in self.paper_stages:
+                    msgs = paper_stage_messages(stage, system, it.prompt, st["stages"], sees)
+                else:
+                    msgs = stage_messages(
+                        stage, system, it.prompt, {k: v for k, v in st["stages"].items() if k in sees}, student
+                    )
                 k = _key(
                     teacher.describe().get("model"),
                     teacher.describe().get("backend"),
@@ -336,7 +412,8 @@ class TeacherPipeline:
             if chats:
                 outs = teacher.generate(chats, ids)
                 for (iid, k), o in zip(keys, outs):
-                    rows[iid] = {"id": iid, "key": k, "output": o["output"], "finish_reason": o["finish_reason"]}
+                    text = strip_think_blocks(o["output"]) if stage in self.strip_think else o["output"]
+                    rows[iid] = {"id": iid, "key": k, "output": text, "finish_reason": o["finish_reason"]}
             for it in items:
                 state[it.id]["stages"][stage] = rows[it.id]["output"]
                 state[it.id]["finish"][stage] = rows[it.id]["finish_reason"]

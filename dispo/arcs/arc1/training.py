@@ -107,15 +107,27 @@ def _think_segments(text: str) -> list[tuple[str, bool]]:
     return out
 
 
+LOSS_ON = ("completion", "full")
+
+
 def build_sft_example(
-    lm: Any, messages: Sequence[dict], *, think: str = "keep", max_length: int | None = None
+    lm: Any,
+    messages: Sequence[dict],
+    *,
+    think: str = "keep",
+    max_length: int | None = None,
+    loss_on: str = "completion",
 ) -> dict[str, list[int]]:
     """Tokenise one conversation whose last message is the assistant's answer.
 
-    Returns {"input_ids", "labels"} with labels -100 everywhere except the answer tokens.
+    Returns {"input_ids", "labels"} with labels -100 everywhere except the answer tokens
+    (loss_on="completion", dispo's default), or on every token (loss_on="full": the paper
+    trained on the whole rendered chat, training/train_sft.py:61-69,89).
     """
     if think not in THINK_MODES:
         raise ConfigError(f"arc.sft.think={think!r}; valid: {', '.join(THINK_MODES)}")
+    if loss_on not in LOSS_ON:
+        raise ConfigError(f"arc.sft.loss_on={loss_on!r}; valid: {', '.join(LOSS_ON)}")
     if not messages or messages[-1].get("role") != "assistant":
         raise DispoError("an SFT example must end with an assistant message")
     answer = messages[-1]["content"]
@@ -131,6 +143,8 @@ def build_sft_example(
         seg = tok(text, add_special_tokens=False)["input_ids"]
         ids.extend(seg)
         labels.extend(seg if trainable else [-100] * len(seg))
+    if loss_on == "full":
+        labels = list(ids)
     if max_length is not None and len(ids) > max_length:
         ids, labels = ids[:max_length], labels[:max_length]
     return {"input_ids": ids, "labels": labels, "n_prompt": len(prompt_ids)}
@@ -328,7 +342,9 @@ def train_sft(
         raise DispoError("no SFT examples to train on; see data_report.json for why items were dropped")
     tok = lm.tokenizer
     max_length = int(c["max_length"]) if c.get("max_length") else None
-    examples = [build_sft_example(lm, m, think=c["think"], max_length=max_length) for m in conversations]
+    examples = [
+        build_sft_example(lm, m, think=c["think"], max_length=max_length, loss_on=c["loss_on"]) for m in conversations
+    ]
     check_label_masks(examples, max_length)
     rows = [{"input_ids": e["input_ids"], "labels": e["labels"]} for e in examples]
     out_dir = Path(out_dir)

@@ -8,6 +8,9 @@
      magnitude    score = |mean norm A - mean norm B|, d = Cohen's d of the per-sample norms
      directional  score = |d|, d = Cohen's d of the per-sample projections onto
                   u = (mu_A - mu_B) / ||mu_A - mu_B||
+     signed_d     score = d = Cohen's d of the per-sample norms, SIGNED, ranked descending:
+                  the heads whose norm is larger in cohort A than in B come first (the paper:
+                  eval/scripts/path_b_attribution.py:234-261, A = wrong-and-asserted)
    Every row also carries cos(mu_A, mu_B): a large d with cos ~ 1 means the cohorts' mean
    vectors point the same way and d comes from a small, low-variance difference (the paper's
    "variance artefact", flagged when |d| > artefact_d and cos > artefact_cos).
@@ -28,7 +31,7 @@ import numpy as np
 
 from dispo.core.errors import DispoError
 
-METHODS = ("magnitude", "directional")
+METHODS = ("magnitude", "directional", "signed_d")
 
 
 # --------------------------------------------------------------------------- capture
@@ -436,6 +439,8 @@ def rank_heads(
         for h in range(acts.n_heads[layer]):
             if method == "magnitude":
                 score, d = abs(float(ma[h] - mb[h])), d_mag[h]
+            elif method == "signed_d":
+                score, d = (float(d_mag[h]) if np.isfinite(d_mag[h]) else float("nan")), d_mag[h]
             else:
                 score, d = (abs(float(d_dir[h])) if np.isfinite(d_dir[h]) else float("nan")), d_dir[h]
             dd, cc = _num(d), _num(cos[h])

@@ -75,9 +75,93 @@ def rep_arm_name(lam: float) -> str:
     return f"rep.lam{float(lam)}"
 
 
-def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", axis_min: int = 4) -> dict[str, Any]:
-    """Per-sample cohort label: 1 = cohort A (axis >= axis_min, or correct), 0 = B, -1 = unscored."""
+def _value(s: dict, task: str, src: str | None):
+    sc = (s.get("scores") or {}).get(f"{task}:{src}") if src else None
+    if not sc or sc.get("status", "ok") != "ok":
+        return None
+    return sc.get("value")
+
+
+def paper_cohort_labels(samples: list[dict], disposition: str) -> dict[str, Any]:
+    """The paper's cohorts (arc.cohort_source=paper). humble: A = wrong-and-asserted (cw),
+    B = correct-and-asserted (cr); hedged answers are in neither (path_b_attribution.py:72-76,
+    237). adversarial: A = self_verification >= 4, B = <= 2, 3 in neither
+    (path_b_attr_gemma4_adv.py:4-5,34-35). Other dispositions had no cohort in the paper."""
     from dispo.stats.summary import pick_source
+
+    y = np.full(len(samples), -1, dtype=np.int8)
+    if disposition == "humble":
+        cs, vs = pick_source(samples, "correct"), pick_source(samples, "verbal")
+        for i, s in enumerate(samples):
+            c, v = _value(s, "correct", cs), _value(s, "verbal", vs)
+            if isinstance(c, bool) and isinstance(v, str) and v.lower() == "assert":
+                y[i] = 0 if c else 1
+        names, task, src, axis = ("wrong-asserted (cw)", "correct-asserted (cr)"), "correct+verbal", f"{cs},{vs}", None
+    elif disposition == "adversarial":
+        rs = pick_source(samples, "rubric")
+        for i, s in enumerate(samples):
+            v = _value(s, "rubric", rs)
+            x = v.get("self_verification") if isinstance(v, dict) else None
+            if isinstance(x, (int, float)) and not isinstance(x, bool):
+                y[i] = 1 if x >= 4 else 0 if x <= 2 else -1
+        names, task, src, axis = ("self_verification>=4", "self_verification<=2"), "rubric", rs, "self_verification"
+    else:
+        raise ConfigError(
+            f"arc.cohort_source=paper has cohorts for disposition humble or adversarial only "
+            f"(the paper's two arc-2 runs); got {disposition}"
+        )
+    return {
+        "ids": [str(s["id"]) for s in samples],
+        "y": y,
+        "task": task,
+        "source": src,
+        "axis": axis,
+        "names": names,
+        "n_a": int((y == 1).sum()),
+        "n_b": int((y == 0).sum()),
+        "n_unscored": int((y < 0).sum()),
+    }
+
+
+def outcome_2x2(samples: list[dict]) -> dict[str, Any]:
+    """The paper's arc-2 outcome per arm: counts of correct/wrong x asserted/hedged
+    (cr, hr, cw, hw), hallucination rate cw/(cw+hw), assertion asymmetry
+    P(assert|wrong) - P(assert|correct), and the share correct. A rate with an empty
+    denominator is None with a reason, never 0."""
+    from dispo.stats.summary import pick_source
+
+    cs, vs = pick_source(samples, "correct"), pick_source(samples, "verbal")
+    n = {"cr": 0, "hr": 0, "cw": 0, "hw": 0}
+    for s in samples:
+        c, v = _value(s, "correct", cs), _value(s, "verbal", vs)
+        if isinstance(c, bool) and isinstance(v, str) and v.lower() in ("assert", "hedge"):
+            n[("c" if v.lower() == "assert" else "h") + ("r" if c else "w")] += 1
+    right, wrong = n["cr"] + n["hr"], n["cw"] + n["hw"]
+    out: dict[str, Any] = {"counts": n, "n": right + wrong, "sources": {"correct": cs, "verbal": vs}, "undefined": {}}
+
+    def rate(name, num, den, why):
+        out[name] = num / den if den else None
+        if not den:
+            out["undefined"][name] = why
+
+    rate("hallucination_rate", n["cw"], wrong, "no wrong answers")
+    rate("p_assert_wrong", n["cw"], wrong, "no wrong answers")
+    rate("p_assert_correct", n["cr"], right, "no correct answers")
+    rate("accuracy", right, right + wrong, "no scored answers")
+    a, b = out["p_assert_wrong"], out["p_assert_correct"]
+    out["assertion_asymmetry"] = a - b if a is not None and b is not None else None
+    if out["assertion_asymmetry"] is None:
+        out["undefined"]["assertion_asymmetry"] = "needs both correct and wrong answers"
+    return out
+
+
+def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", axis_min: int = 4) -> dict[str, Any]:
+    """Per-sample cohort label: 1 = cohort A (axis >= axis_min, or correct), 0 = B, -1 = unscored
+    (or in neither cohort)."""
+    from dispo.stats.summary import pick_source
+
+    if source == "paper":
+        return paper_cohort_labels(samples, disposition)
 
     axis = DISPOSITION_AXES[disposition]
     use = ("correct" if axis is None else "rubric") if source == "auto" else source
@@ -203,8 +287,8 @@ class Arc2Tempering(Recipe):
         a = self.a = arc_settings(self.cfg, "arc2")
         if a["disposition"] not in DISPOSITION_AXES:
             raise ConfigError(f"unknown disposition '{a['disposition']}'; valid choices: {', '.join(DISPOSITION_AXES)}")
-        if a["cohort_source"] not in ("auto", "rubric", "correct"):
-            raise ConfigError(f"arc.cohort_source must be auto, rubric or correct; got {a['cohort_source']!r}")
+        if a["cohort_source"] not in ("auto", "rubric", "correct", "paper"):
+            raise ConfigError(f"arc.cohort_source must be auto, rubric, correct or paper; got {a['cohort_source']!r}")
         if a["method"] not in METHODS:
             raise ConfigError(f"arc.method must be one of {', '.join(METHODS)}; got {a['method']!r}")
         for key in ("top_k", "last_n_tokens", "min_cohort", "attribution_batch_size"):
@@ -356,7 +440,7 @@ class Arc2Tempering(Recipe):
             acts.save(npz)
         y = np.asarray(coh["labels"])
         rankings = {}
-        for method in ("magnitude", "directional"):
+        for method in dict.fromkeys(("magnitude", "directional", a["method"])):
             r = rank_heads(
                 acts,
                 y == 1,
@@ -486,6 +570,7 @@ class Arc2Tempering(Recipe):
             "method": self.a["method"],
             "top_k": int(self.a["top_k"]),
             "lambdas": self.lambdas,
+            "outcome_2x2": {arm: outcome_2x2(s) for arm, s in arms.items()},
         }
         cl: list[dict] = []
         if att is None:
