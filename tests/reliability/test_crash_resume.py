@@ -141,10 +141,12 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(reference
         ("scoring/writing", _After(lambda: n_cached() >= N_ITEMS or samples_seen(), rng.uniform(0, 0.3))),
     ]
     kills, interrupted = [], []
+    n_resumes = 0
     corrupted: Path | None = None
     for i, (phase, trigger) in enumerate(plan):
         before = _inodes(_cache_entries(cache))
         args = EVAL + (["--resume"] if i else [])
+        n_resumes += bool(i)
         w = watch(popen_dispo(args, tmp_path, env), [runs, cache / "responses"], kill_when=trigger)
         bad = [b for b in w["bad"] if corrupted is None or not b.startswith(str(corrupted))]
         assert bad == [], (phase, bad[:5])
@@ -170,6 +172,7 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(reference
     dirs = sorted(p for p in runs.iterdir() if p.is_dir())
     m = json.loads((dirs[-1] / "manifest.json").read_text())
     if m["status"] != "completed" or corrupted is not None:
+        n_resumes += 1
         w = watch(popen_dispo(EVAL + ["--resume"], tmp_path, env), [runs, cache / "responses"])
         assert w["rc"] == 0, w["stderr"][-2000:]
         assert [b for b in w["bad"] if corrupted is None or not b.startswith(str(corrupted))] == []
@@ -178,7 +181,9 @@ def test_sigkill_at_random_points_then_resume_equals_uninterrupted_run(reference
     run = dirs[0]
     m = json.loads((run / "manifest.json").read_text())
     assert m["status"] == "completed"
-    assert len(m.get("resumed", [])) >= len(interrupted)
+    # a resume killed before it got to the manifest records nothing, so only bounds hold: the
+    # run that finished an interrupted run was a resume, and no resume is recorded twice
+    assert (1 if interrupted else 0) <= len(m.get("resumed", [])) <= n_resumes
     ref = reference.runs[0]
     assert comparable_samples(run) == comparable_samples(ref)
     assert comparable_results(run) == comparable_results(ref)
