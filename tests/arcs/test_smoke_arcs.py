@@ -70,8 +70,12 @@ def test_arc1_smoke(env, domain):
     run = runs[0]
     m, res = _complete(run)
     assert set(m["stages"]) >= {"split", "teachers", "data", "sft", "dpo", "arm:base", "arm:student", "results"}
-    losses = [h["loss"] for h in json.loads((run / "artifacts" / "sft_log.json").read_text())["history"]]
-    assert losses and all(math.isfinite(x) for x in losses) and losses[-1] < losses[0], losses
+    hist = [h for h in json.loads((run / "artifacts" / "sft_log.json").read_text())["history"] if "loss" in h]
+    assert hist and all(math.isfinite(h["loss"]) for h in hist), hist
+    # the smoke preset runs two epochs over the same examples: the second must fit them better
+    first = [h["loss"] for h in hist if h["epoch"] <= 1 + 1e-6]
+    second = [h["loss"] for h in hist if h["epoch"] > 1 + 1e-6]
+    assert first and second and sum(second) / len(second) < sum(first) / len(first), hist
     assert (run / "artifacts" / "adapter" / "adapter_config.json").exists()
     assert set(res["metrics"]) == {"base", "student"}
     content = {"code": "pass@1", "chef": "coverage"}[domain]
