@@ -206,7 +206,7 @@ def import_logs(files: list[str | Path], fmt: str | None = None, arms: list[str]
            "model": model_spec or {"name": "import", "named_in_log": sorted(named)},
            "decoding": {**defaults, **first.decoding}, "seed": int(first.records[0].get("seed") or 0),
            "device": device or "cpu", "tasks": [], "imported": {"format": fmt, "files": [str(Path(f).resolve()) for f in files]}}
-    run = Run.create("import", cfg, str(first.model or "import"), root=root)
+    run = Run.create("import", cfg, Path(str(first.model or "import")).name, root=root)
     try:
         items_path = run.artifacts / "import_items.jsonl"
         from dispo import atomic
