@@ -13,6 +13,7 @@ import typer
 from dispo.commands import (
     cache_cmd,
     eval_cmd,
+    export_cmd,
     falsify_cmd,
     fetch_cmd,
     import_cmd,
@@ -40,6 +41,7 @@ app.command("eval", context_settings={"allow_extra_args": True})(eval_cmd.eval_)
 app.command("train")(train_cmd.train)
 app.command("score")(score_cmd.score)
 app.command("import")(import_cmd.import_)
+app.command("export")(export_cmd.export)
 app.command("runs")(runs_cmd.runs)
 app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)
