@@ -14,6 +14,7 @@ from dispo.commands import (
     cache_cmd,
     config_cmd,
     eval_cmd,
+    export_cmd,
     falsify_cmd,
     fetch_cmd,
     import_cmd,
@@ -42,6 +43,7 @@ app.command("eval", context_settings={"allow_extra_args": True})(eval_cmd.eval_)
 app.command("train")(train_cmd.train)
 app.command("score")(score_cmd.score)
 app.command("import")(import_cmd.import_)
+app.command("export")(export_cmd.export)
 app.command("runs")(runs_cmd.runs)
 app.command("show")(runs_cmd.show)
 app.command("probe")(probe_cmd.probe)

@@ -7,6 +7,7 @@ DOMAINS.lazy("code", "dispo.domains.code")
 DOMAINS.lazy("chef", "dispo.domains.chef")
 DOMAINS.lazy("mcas", "dispo.domains.mcas")
 DOMAINS.lazy("recovery", "dispo.domains.recovery")
+DOMAINS.lazy("imported", "dispo.domains.imported")  # items of an imported harness log (dispo import)
 
 
 def get_domain(name: str, **kwargs):

@@ -34,6 +34,10 @@ class LoadedModel:
 
     def render(self, messages: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The exact prompt text the model sees (chat template applied)."""
+        if self.spec.get("prompt_format") == "raw":
+            # Prompts imported from a harness that sent raw text (lm-eval without
+            # --apply_chat_template): the model sees exactly that text, no template.
+            return "".join(m["content"] for m in messages)
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             return tok.apply_chat_template(
