@@ -6,7 +6,7 @@ DISPO  := $(VENV)/bin/dispo
 TORCH_SPEC ?= torch==2.13.0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo lint test test-fast bench clean-runs
+.PHONY: setup demo lint test test-full test-fast bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -27,7 +27,12 @@ lint: setup
 	$(PY) -m ruff format --check .
 
 # pyproject's addopts already has one -q: a second would hide pytest's summary line
+# CI's command: everything except the `full` tests (kill/resume proofs of whole arcs, minutes each)
 test: lint
+	$(PY) -m pytest -p no:cacheprovider -m "not full"
+
+# every test, `full` included (about twice CI's time on 2 cores): run before a release
+test-full: lint
 	$(PY) -m pytest -p no:cacheprovider
 
 test-fast: lint

@@ -323,7 +323,8 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
         )
     steps, tokens = [], 0
     new = None
-    for factor in (ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"]):
+    # dict.fromkeys: budget_factor_max == budget_factor means one larger budget, not the same one twice
+    for factor in dict.fromkeys((ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"])):
 
         def decoding(arm, factor=factor):
             d = ctx.decoding_of(arm)

@@ -319,6 +319,7 @@ ARC1 = [
 ]
 
 
+@pytest.mark.full
 def test_arc1_sigkill_during_training_then_resume_equals_uninterrupted_and_falsify_survives_a_kill(tmp_path):
     """Protects: arc1's stage bookkeeping through SFT/DPO, `dispo train --resume`, and falsify's
     atomic outputs. Arc 1 on tiny-llama is SIGKILLed while LoRA SFT or DPO trains; `--resume`

@@ -47,6 +47,7 @@ def _history(run: Path, name: str) -> list[dict]:
     return json.loads((run / "artifacts" / f"{name}_log.json").read_text())["history"]
 
 
+@pytest.mark.full
 def test_arc1_killed_mid_sft_and_mid_dpo_resumes_from_checkpoints_and_equals_uninterrupted(tmp_path):
     """Protects: trainer checkpoints (dispo.arcs.arc1.checkpoints: staged, published atomically,
     newest kept) and `resume_from_checkpoint` in train_sft/train_dpo. Kill 1 lands after an SFT
