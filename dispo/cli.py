@@ -37,6 +37,18 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+
+@app.callback()
+def _global(
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Show library warnings and third-party progress output (hidden by default)."
+    ),
+) -> None:
+    """Disposition distillation experiments: train arcs, evaluate, and falsify claimed gains."""
+    # read by main() from argv before the libraries load (they read their switches at import);
+    # declared here so that `dispo -v CMD` parses and --help lists it
+
+
 app.command("models")(models_cmd.models)
 app.command("fetch")(fetch_cmd.fetch)
 app.command("eval", context_settings={"allow_extra_args": True})(eval_cmd.eval_)
@@ -55,16 +67,33 @@ app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(judge_cmd.app, name="judge")
 
 
+def is_click_exception(e: BaseException) -> bool:
+    """A click usage error (UsageError, NoSuchOption, BadParameter, ...). Matched by class name
+    as well as by isinstance: Typer may raise them from a click it vendors (typer._click), whose
+    classes are not the installed click's."""
+    import click
+
+    if isinstance(e, click.exceptions.ClickException):
+        return True
+    return any(c.__name__ == "ClickException" for c in type(e).__mro__) and callable(getattr(e, "show", None))
+
+
+def usage_error_line(e: BaseException) -> str:
+    """Click's message on one line, with where to get help: "No such command 'bogus'. (try
+    'dispo -h')"."""
+    msg = e.format_message() if callable(getattr(e, "format_message", None)) else str(e)
+    msg = " ".join(str(msg).split())
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    return f"{msg} (try '{path} -h')" if path else msg
+
+
 def main() -> None:
     from dispo.core.errors import DispoError
+    from dispo.core.quiet import configure
 
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not os.environ.get("DISPO_DEBUG"):
-        import warnings
-
-        # transformers/TRL deprecation notices would bury the progress bars; DISPO_DEBUG=1 shows them.
-        warnings.filterwarnings("ignore", category=FutureWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # library warnings and progress noise off unless -v/--verbose (or DISPO_VERBOSE / DISPO_DEBUG)
+    configure(verbose=bool(sys.argv[1:2]) and sys.argv[1] in ("-v", "--verbose"))
     try:
         app(standalone_mode=False)
     except DispoError as e:
@@ -78,10 +107,11 @@ def main() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as e:  # click usage errors and the like
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
+        if is_click_exception(e):
+            if type(e).__name__ == "NoArgsIsHelpError":  # `dispo` alone: the help, as Typer shows it
+                e.show()
+            else:  # an unknown command or option, a missing argument: one line, exit 2
+                typer.secho(f"error: {usage_error_line(e)}", err=True, fg="red")
             sys.exit(e.exit_code)
         if os.environ.get("DISPO_DEBUG"):
             raise

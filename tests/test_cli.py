@@ -42,3 +42,25 @@ def test_unreachable_hub_model_is_one_line(tmp_path):
     assert r.returncode != 0
     assert "cannot load hub model Qwen/Qwen3-0.6B" in r.stderr and "model.path" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_unknown_command_is_one_usage_line_exit_2(tmp_path):
+    r = run_cli("bogus", cwd=tmp_path)
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.strip().count("\n") == 0, r.stderr
+    assert "No such command 'bogus'" in r.stderr and "-h" in r.stderr
+    assert "internal" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_option_and_missing_argument_are_one_line_exit_2(tmp_path):
+    for args, says in ((("runs", "--bogus"), "No such option: --bogus"), (("falsify",), "Missing argument")):
+        r = run_cli(*args, cwd=tmp_path)
+        assert r.returncode == 2 and r.stderr.strip().count("\n") == 0, r.stderr
+        assert says in r.stderr and f"{args[0]} -h" in r.stderr, r.stderr
+        assert "internal" not in r.stderr and "Traceback" not in r.stderr
+
+
+def test_no_command_shows_the_help(tmp_path):
+    r = run_cli(cwd=tmp_path)
+    assert "Usage:" in r.stdout + r.stderr and "falsify" in r.stdout + r.stderr
+    assert "error" not in r.stderr and "Traceback" not in r.stderr

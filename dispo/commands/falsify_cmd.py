@@ -17,9 +17,10 @@ def falsify(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     """Re-check every claimed gain under perturbed decoding and scoring; a verdict per claim."""
-    from dispo.falsify.run import falsify_run, print_verdicts
+    from dispo.falsify.render import print_verdicts
+    from dispo.falsify.run import falsify_run
 
     result = falsify_run(run_dir, list(overrides or []), progress=not quiet)
-    print_verdicts(result)
+    print_verdicts(result, run_dir=run_dir)
     if strict and any(c["verdict"] == "FALSIFIED" for c in result["claims"]):
         raise typer.Exit(1)

@@ -31,10 +31,14 @@ def runs(
     from dispo.core.runs import list_runs
 
     root = root if root is not None else runs_root()
+    found = list_runs(root)
+    if not found:
+        Console().print(f"no runs in {root} (`dispo eval` and `dispo train` make them; --root or $DISPO_RUNS)")
+        return
     t = Table(title=f"runs in {root}")
     for c in ("id", "command", "model", "status", "headline (base arm)"):
         t.add_column(c, overflow="fold")
-    for p in list_runs(root):
+    for p in found:
         try:
             m = json.loads((p / "manifest.json").read_text())
             res = json.loads((p / "results.json").read_text()) if (p / "results.json").exists() else {}
@@ -45,39 +49,10 @@ def runs(
 
 
 def print_results(run) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    """Results (metrics x arms) and claims of a run, fitted to the terminal (reporting.tables)."""
+    from dispo.reporting.tables import print_results as render
 
-    from dispo.reporting.report import claim_id, fmt, fmt_metric, headline_metrics
-
-    con = Console()
-    res = run.results
-    metrics = res.get("metrics") or {}
-    if metrics:
-        cols = headline_metrics(metrics)
-        t = Table(title="results (95% bootstrap CI)")
-        t.add_column("arm")
-        for c in cols:
-            t.add_column(c)
-        for arm, m in metrics.items():
-            t.add_row(arm, *[fmt_metric(m.get(c)) for c in cols])
-        con.print(t)
-    claims = res.get("claims") or []
-    if claims:
-        t = Table(title="claims (treatment - baseline)")
-        for c in ("claim", "metric", "delta", "95% CI", "p (Holm)"):
-            t.add_column(c)
-        for c in claims:
-            ci = c.get("ci") or [None, None]
-            t.add_row(
-                claim_id(c),
-                str(c.get("metric")),
-                fmt(c.get("delta")),
-                f"[{fmt(ci[0], 3)}, {fmt(ci[1], 3)}]",
-                fmt(c.get("p_holm", c.get("p"))),
-            )
-        con.print(t)
-    con.print(f"run dir: [bold]{run.dir}[/bold]")
+    render(run.results or {}, run_dir=run.dir)
 
 
 def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<id>")) -> None:

@@ -168,9 +168,12 @@ def evaluate_arm(
     record_domain_instruments(run, domain)
     tasks = tuple(tasks if tasks is not None else cfg.get("tasks") or DEFAULT_TASKS)
     tasks = tasks + tuple(t for t in DOMAIN_TASKS.get(domain.name, ()) if t not in tasks)
-    gens = generate_texts(
-        lm, items, decoding, seed=seed, intervention=intervention, system_prompt=system_prompt, progress=progress
-    )
+    from dispo.generate.progress import current_label, progress_label
+
+    with progress_label(current_label(f"arm {arm}")):  # a caller's label (falsify's) wins
+        gens = generate_texts(
+            lm, items, decoding, seed=seed, intervention=intervention, system_prompt=system_prompt, progress=progress
+        )
     outputs = [g.output for g in gens]
     content = domain.content_scores(items, outputs, judge)
     judged = score_tasks(judge, items, outputs, tasks)

@@ -80,8 +80,10 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
             state["lm_key"] = key
         lm = state["lm"]
         intervention = prov.get("intervention")
+        from dispo.generate.progress import progress_label
+
         ctx = _intervention_context(lm, intervention)
-        with ctx:
+        with ctx, progress_label(f"falsify: regenerate {arm} (seed {seed})"):
             return evaluate_arm(
                 None,
                 arm,

@@ -227,27 +227,3 @@ def falsify_run(
 
     write_falsify_report(run, out)
     return out
-
-
-def print_verdicts(result: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    colours = {"SURVIVES": "green", "FALSIFIED": "red", "INCONCLUSIVE": "yellow"}
-    t = Table(title=f"falsify {result['run']}")
-    for c in ("claim", "claimed delta", "verdict", "why"):
-        t.add_column(c, overflow="fold")
-    for c in result["claims"]:
-        d = c["claimed"].get("delta")
-        t.add_row(
-            c["id"],
-            "n/a" if d is None else f"{d:+.4f}",
-            f"[{colours[c['verdict']]}]{c['verdict']}[/]",
-            "; ".join(c["reasons"][:3]),
-        )
-    con = Console()
-    con.print(t)
-    if not result["has_model"]:
-        con.print(f"[yellow]checks that regenerate outputs did not run: {result['why_no_model']}[/]")
-    if not result["claims"]:
-        con.print("this run makes no claims (results.json has no treatment-vs-baseline deltas)")

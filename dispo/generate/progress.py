@@ -1,13 +1,33 @@
-"""Progress display for a generation call: items done / total, items/s, generated tok/s.
+"""Progress display for a generation call: items done / total, generated tok/s, elapsed, ETA.
 
 A rich progress bar on an interactive terminal; silent (a no-op object) when disabled or
-when stdout is not a TTY, so logs and CI output stay clean.
+when stdout is not a TTY, so logs and CI output stay clean. A stage names its generations with
+`progress_label(...)` ("teacher eager", "arm student", ...) without every layer in between
+passing a label down.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sys
 import time
+
+_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("dispo_progress_label", default=None)
+
+
+@contextlib.contextmanager
+def progress_label(label: str):
+    """Within this block, generation progress bars are described as `label`."""
+    token = _LABEL.set(label)
+    try:
+        yield
+    finally:
+        _LABEL.reset(token)
+
+
+def current_label(default: str = "generate") -> str:
+    return _LABEL.get() or default
 
 
 class GenerationProgress:
@@ -18,7 +38,7 @@ class GenerationProgress:
         self.done = 0
         self.n_tokens = 0
         self.enabled = enabled and total > 0 and sys.stdout.isatty()
-        self._description = description
+        self._description = current_label(description)
         self._progress = None
         self._task = None
         self._t0 = time.perf_counter()
@@ -26,14 +46,23 @@ class GenerationProgress:
     def __enter__(self) -> "GenerationProgress":
         self._t0 = time.perf_counter()
         if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._progress = Progress(
                 TextColumn("{task.description}"),
-                BarColumn(),
+                BarColumn(bar_width=20),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[rates]}"),
                 TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
                 transient=False,
             )
             self._progress.start()
@@ -57,5 +86,5 @@ class GenerationProgress:
 
     def _refresh(self) -> None:
         dt = max(time.perf_counter() - self._t0, 1e-9)
-        rates = f"{self.done / dt:.2f} items/s  {self.n_tokens / dt:.1f} tok/s"
+        rates = f"{self.n_tokens / dt:.1f} tok/s"
         self._progress.update(self._task, completed=self.done, rates=rates)

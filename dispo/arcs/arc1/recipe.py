@@ -142,16 +142,18 @@ class Arc1Distill(Recipe):
 
     def stage_base_train(self) -> dict:
         from dispo.evaluation.evaluate import decoding_for, generate_texts
+        from dispo.generate.progress import progress_label
 
         train, _ = self._items()
-        gens = generate_texts(
-            self.base_lm,
-            train,
-            decoding_for(self.cfg),
-            seed=int(self.cfg.get("seed", 0)),
-            system_prompt=self.cfg.get("system_prompt"),
-            progress=self.progress,
-        )
+        with progress_label("student on train items"):
+            gens = generate_texts(
+                self.base_lm,
+                train,
+                decoding_for(self.cfg),
+                seed=int(self.cfg.get("seed", 0)),
+                system_prompt=self.cfg.get("system_prompt"),
+                progress=self.progress,
+            )
         scores = self._domain.content_scores(train, [g.output for g in gens], self._judge)
         rows = [
             {"id": it.id, "output": g.output, "finish_reason": g.finish_reason, "score": s.to_json()}
@@ -182,6 +184,7 @@ class Arc1Distill(Recipe):
             cache_dir=self.run_dir.dir / "teachers",
             seed=int(self.cfg.get("seed", 0)),
             teacher_factory=self._teacher_factory,
+            progress=self.progress,
         )
         from dispo.core.paper_source import record_used
 
@@ -230,6 +233,20 @@ class Arc1Distill(Recipe):
             )
         return {k: report[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft", "distilled_pairs")}
 
+    def _train_progress(self, label: str) -> list | None:
+        """dispo's progress bar (steps, loss, ETA) in place of the trainer's tqdm and printed log
+        dicts, drawn on a terminal and silent otherwise; None keeps the trainer's own output
+        (-v / DISPO_VERBOSE, or arc.progress=false)."""
+        import sys
+
+        from dispo.core.quiet import is_verbose
+
+        if not self.progress or is_verbose():
+            return None
+        from dispo.arcs.arc1.training import rich_progress_callback
+
+        return [rich_progress_callback(label, enabled=sys.stdout.isatty())]
+
     def stage_sft(self) -> dict:
         from dispo.arcs.arc1.training import train_sft
 
@@ -241,6 +258,7 @@ class Arc1Distill(Recipe):
             self.acfg.get("sft") or {},
             seed=int(self.cfg.get("seed", 0)),
             log_path=self.run_dir.artifacts / "sft_log.json",
+            callbacks=self._train_progress("SFT"),
             checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "sft",
         )
         return {k: info[k] for k in ("n_examples", "steps", "loss_before", "loss_after", "seconds", "device")}
@@ -266,6 +284,7 @@ class Arc1Distill(Recipe):
             dc,
             seed=int(self.cfg.get("seed", 0)),
             log_path=self.run_dir.artifacts / "dpo_log.json",
+            callbacks=self._train_progress("DPO"),
             checkpoint_dir=self.run_dir.artifacts / "checkpoints" / "dpo",
         )
         return {k: info[k] for k in ("n_pairs", "steps", "reference", "logratio_before", "logratio_after", "seconds")}

@@ -259,13 +259,20 @@ class OpenAITeacher(Teacher):
         }
 
 
-def build_teacher(stage_cfg: dict, default_decoding: dict, seed: int = 0, base_url: str | None = None) -> Teacher:
+def build_teacher(
+    stage_cfg: dict,
+    default_decoding: dict,
+    seed: int = 0,
+    loader: Callable | None = None,
+    progress: bool = False,
+    base_url: str | None = None,
+) -> Teacher:
     decoding = {**(default_decoding or {}), **(stage_cfg.get("decoding") or {})}
     backend = stage_cfg.get("backend", "hf")
     if backend == "hf":
         if not stage_cfg.get("model"):
             raise ConfigError("an hf teacher needs model (a dispo/conf/model name, e.g. smollm2-135m)")
-        return HFTeacher(stage_cfg["model"], decoding, seed=seed)
+        return HFTeacher(stage_cfg["model"], decoding, seed=seed, loader=loader, progress=progress)
     if backend == "openai":
         return OpenAITeacher(
             stage_cfg.get("base_url") or base_url,
@@ -325,11 +332,22 @@ class TeacherPipeline:
         cache_dir: str | Path | None = None,
         seed: int = 0,
         teacher_factory: Callable[[str, dict, dict], Teacher] | None = None,
+        progress: bool = False,
     ) -> "TeacherPipeline":
         stages = tcfg.get("stages") or {}
         default_dec = dict(tcfg.get("decoding") or {})
         teachers: dict[str, Teacher] = {}
-        shared: dict[str, Teacher] = {}  # stages on the same local model share one loaded copy
+        shared: dict[str, Teacher] = {}  # stages with the same model and decoding share one teacher
+        lms: dict[str, Any] = {}  # and stages on the same local model share one loaded copy, whatever their decoding
+
+        def shared_loader(spec):
+            from dispo.models.loading import load_model
+
+            k = json.dumps(spec, sort_keys=True, default=str)
+            if k not in lms:
+                lms[k] = load_model(spec)
+            return lms[k]
+
         for s in STAGES:
             scfg = dict(stages.get(s) or {})
             if teacher_factory is not None:
@@ -340,7 +358,9 @@ class TeacherPipeline:
                 [scfg.get("backend", "hf"), scfg.get("model"), scfg.get("base_url"), dec], sort_keys=True, default=str
             )
             if k not in shared:
-                shared[k] = build_teacher(scfg, default_dec, seed=seed, base_url=tcfg.get("base_url"))
+                shared[k] = build_teacher(
+                    scfg, default_dec, seed=seed, loader=shared_loader, progress=progress, base_url=tcfg.get("base_url")
+                )
             teachers[s] = shared[k]
         prompts = {s: (stages.get(s) or {}).get("prompt", f"{s}.v1") for s in STAGES}
         strip = [s for s in STAGES if (stages.get(s) or {}).get("strip_think")]
@@ -410,7 +430,11 @@ class TeacherPipeline:
                     ids.append(f"{pass_name}:{stage}:{it.id}")
                     keys.append((it.id, k))
             if chats:
-                outs = teacher.generate(chats, ids)
+                from dispo.generate.progress import progress_label
+
+                model = teacher.describe().get("model")
+                with progress_label(f"teacher {stage}" + (f" ({model})" if model else "")):
+                    outs = teacher.generate(chats, ids)
                 for (iid, k), o in zip(keys, outs):
                     text = strip_think_blocks(o["output"]) if stage in self.strip_think else o["output"]
                     rows[iid] = {"id": iid, "key": k, "output": text, "finish_reason": o["finish_reason"]}

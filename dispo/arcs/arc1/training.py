@@ -367,6 +367,7 @@ def train_sft(
         trainer = SFTTrainer(
             model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok, callbacks=callbacks
         )
+        _own_progress(trainer, callbacks)
         trainer.train(resume_from_checkpoint=resume)
         loss_after = masked_mean_loss(model, examples, tok.pad_token_id)
         train_checkpoints.save_adapter_atomically(model, out_dir)
@@ -487,6 +488,7 @@ def train_dpo(
             model.delete_adapter("ref")
             model.set_adapter("default")
         reference_used = "adapter disabled (base)" if "ref" not in model.peft_config else "frozen SFT adapter copy"
+        _own_progress(trainer, callbacks)
         trainer.train(resume_from_checkpoint=resume)
         margin_after = dpo_pair_logratio(model, lm, pairs)
         train_checkpoints.save_adapter_atomically(model, out_dir, selected_adapters=["default"])
@@ -519,26 +521,72 @@ def train_dpo(
     return info
 
 
-def rich_progress_callback() -> Any:
-    """Optional rich progress bar with the running loss (TRL's tqdm is the default)."""
+def rich_progress_callback(label: str = "train", enabled: bool = True) -> Any:
+    """dispo's progress display for a trainer, in place of the trainer's tqdm bar and printed log
+    dicts (train_sft/train_dpo drop those when given this callback): one rich bar with steps,
+    the running loss, elapsed time and ETA; with enabled=False nothing is drawn (quiet on a
+    non-terminal). `completed` and `last_loss` record what it saw."""
     from transformers import TrainerCallback
 
     class _Rich(TrainerCallback):
-        def on_train_begin(self, args, state, control, **kw):
-            from rich.progress import Progress
+        dispo_progress = True
 
-            self.p = Progress(transient=True)
+        def __init__(self):
+            self.p = None
+            self.t = None
+            self.completed = 0
+            self.last_loss = None
+
+        def on_train_begin(self, args, state, control, **kw):
+            if not enabled:
+                return
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.p = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("steps"),
+                TimeElapsedColumn(),
+                TextColumn("eta"),
+                TimeRemainingColumn(),
+            )
             self.p.start()
-            self.t = self.p.add_task("train", total=state.max_steps)
+            self.t = self.p.add_task(label, total=state.max_steps, completed=state.global_step)
+
+        def on_step_end(self, args, state, control, **kw):
+            self.completed = state.global_step
+            if self.p is not None:
+                self.p.update(self.t, completed=state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kw):
             if logs and "loss" in logs:
-                self.p.update(self.t, completed=state.global_step, description=f"train loss {logs['loss']:.3f}")
+                self.last_loss = float(logs["loss"])
+                if self.p is not None:
+                    self.p.update(self.t, completed=state.global_step, description=f"{label} loss {self.last_loss:.3f}")
 
         def on_train_end(self, args, state, control, **kw):
-            self.p.stop()
+            if self.p is not None:
+                self.p.stop()
+                self.p = None
 
     return _Rich()
+
+
+def _own_progress(trainer: Any, callbacks: list | None) -> None:
+    """With dispo's progress callback in place, the trainer's tqdm bar and log printer go."""
+    if any(getattr(cb, "dispo_progress", False) for cb in callbacks or []):
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+        trainer.remove_callback(PrinterCallback)
 
 
 __all__ = [

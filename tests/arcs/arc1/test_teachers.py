@@ -124,3 +124,39 @@ def test_hf_teacher_generates_with_local_model():
     out = t.generate([[{"role": "user", "content": "hi"}], [{"role": "user", "content": "bye"}]], ["a", "b"])
     assert len(out) == 2 and all(o["finish_reason"] in ("stop", "length") for o in out)
     assert t.describe()["fingerprint"] == t.lm.fingerprint
+
+
+def test_stages_on_one_local_model_share_one_loaded_copy(monkeypatch):
+    """Stages on one local model with different budgets (short drafts, a longer Synthesizer) are
+    separate teachers but one model in memory."""
+    import dispo.models.loading as loading
+
+    loads = []
+    monkeypatch.setattr(loading, "load_model", lambda spec, *a, **k: loads.append(spec) or object())
+    tcfg = {
+        "decoding": {"max_new_tokens": 32},
+        "stages": {s: {"backend": "hf", "model": "qwen2.5-coder-0.5b"} for s in STAGES},
+    }
+    tcfg["stages"]["synthesizer"]["decoding"] = {"max_new_tokens": 256}
+    pipe = TeacherPipeline.from_config(tcfg)
+    assert pipe.teachers["synthesizer"] is not pipe.teachers["eager"]
+    lms = {id(pipe.teachers[s].lm) for s in STAGES}
+    assert len(lms) == 1 and loads == ["qwen2.5-coder-0.5b"]
+    assert pipe.teachers["synthesizer"].decoding["max_new_tokens"] == 256
+    assert pipe.teachers["eager"].decoding["max_new_tokens"] == 32
+
+
+def test_each_stage_generates_under_its_own_progress_label():
+    from dispo.generate.progress import current_label
+
+    seen = []
+
+    class Labelled(Recording):
+        def generate(self, chats, ids):
+            seen.append(current_label("none"))
+            return super().generate(chats, ids)
+
+    t = Labelled("m")
+    TeacherPipeline(dict.fromkeys(STAGES, t), {}).run(ITEMS)
+    assert seen == [f"teacher {s} (m)" for s in STAGES]
+    assert current_label("none") == "none"  # the label ends with its stage

@@ -178,3 +178,24 @@ def test_smollm2_memorises_tiny_set(tmp_path):
     assert all(math.isfinite(x) for x in losses) and len(losses) == 6
     assert info["loss_after"] < 0.5 * info["loss_before"], info
     assert losses[-1] < losses[0]
+
+
+def test_dispo_progress_replaces_the_trainers_printed_logs(llama, tmp_path, capsys):
+    """With dispo's callback the trainer's tqdm bar and per-step log dicts go; the bar shows
+    steps and loss on a terminal and nothing otherwise (quiet on a non-terminal)."""
+    from dispo.arcs.arc1.training import rich_progress_callback, train_sft
+
+    cfg = {**SMALL, "progress": True, "max_steps": 2, "warmup_ratio": 0.0}
+    train_sft(llama, CONVS4, tmp_path / "own", cfg, seed=0)
+    own = capsys.readouterr()
+    assert "'loss'" in own.out + own.err  # the control: the trainer prints its log dicts
+    quiet = rich_progress_callback("SFT", enabled=False)
+    info = train_sft(llama, CONVS4, tmp_path / "quiet", cfg, seed=0, callbacks=[quiet])
+    out = capsys.readouterr()
+    assert "'loss'" not in out.out + out.err and "SFT" not in out.out + out.err
+    assert quiet.completed == info["steps"] == 2 and math.isfinite(quiet.last_loss)
+    shown = rich_progress_callback("SFT", enabled=True)
+    train_sft(llama, CONVS4, tmp_path / "shown", cfg, seed=0, callbacks=[shown])
+    out = capsys.readouterr()
+    assert "'loss'" not in out.out + out.err
+    assert "SFT loss" in out.out and "2/2" in out.out, out.out
