@@ -21,31 +21,14 @@ from typing import Any
 
 from dispo.falsify.context import FalsifyContext
 
-# metric -> the score task it is computed from
-METRIC_TASK = {
-    "accuracy": "correct",
-    "pass@1": "correct",
-    "coverage": "coverage",
-    "assertion_asymmetry": "verbal",
-    "hallucination_rate": "verbal",
-    "over_hedging": "verbal",
-    "mcas": "mcas",
-    "mcas25": "mcas5",
-    "svr_rate": "svr",
-    "hedge_rate": "hedge",
-}
-LOWER_IS_BETTER = {"assertion_asymmetry", "hallucination_rate", "over_hedging", "truncation_rate"}
-CONTENT = ("pass@1", "accuracy", "coverage")
-DISPOSITION_PREFIXES = (
-    "rubric.",
-    "mcas",
-    "svr_rate",
-    "hedge_rate",
-    "assertion_asymmetry",
-    "hallucination_rate",
-    "over_hedging",
+# the metric catalog is the one place metric names, their tasks and directions live
+from dispo.stats.catalog import (
+    CELL_METRICS,
+    DISPOSITION_PREFIXES,
+    LOWER_IS_BETTER,
+    task_of,
 )
-CELL_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging")
+
 # the kind of each judge: a second judge must differ in kind from the first
 JUDGE_KIND = {
     "lexical": "lexical",
@@ -55,10 +38,6 @@ JUDGE_KIND = {
     "import": "model",
     "tests": "execution",
 }
-
-
-def task_of(metric: str) -> str:
-    return "rubric" if metric.startswith("rubric.") else METRIC_TASK.get(metric, metric)
 
 
 def is_disposition(metric: str) -> bool:

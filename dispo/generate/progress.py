@@ -30,6 +30,30 @@ def current_label(default: str = "generate") -> str:
     return _LABEL.get() or default
 
 
+def bar_progress(middle: str):
+    """The one rich layout dispo's bars share: label, bar, done/total, `middle` (a rich text
+    template: the unit or the live rates), elapsed, ETA."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=20),
+        MofNCompleteColumn(),
+        TextColumn(middle),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        transient=False,
+    )
+
+
 class GenerationProgress:
     """Context manager. `tokens(n)` as tokens are produced, `item_done()` per finished item."""
 
@@ -46,25 +70,7 @@ class GenerationProgress:
     def __enter__(self) -> "GenerationProgress":
         self._t0 = time.perf_counter()
         if self.enabled:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[rates]}"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                transient=False,
-            )
+            self._progress = bar_progress("{task.fields[rates]}")
             self._progress.start()
             self._task = self._progress.add_task(self._description, total=self.total, rates="")
         return self

@@ -26,7 +26,7 @@ from tests.helpers.relhelp import (
 )
 from tests.reliability.test_crash_resume import _After, _stage_done
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 
 ARCS = {
     "arc2": ["train", "arc2", "model=tiny-llama", "arc.preset=smoke", "decoding.batch_size=1"],

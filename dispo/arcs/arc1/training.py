@@ -540,24 +540,9 @@ def rich_progress_callback(label: str = "train", enabled: bool = True) -> Any:
         def on_train_begin(self, args, state, control, **kw):
             if not enabled:
                 return
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from dispo.generate.progress import bar_progress
 
-            self.p = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=20),
-                MofNCompleteColumn(),
-                TextColumn("steps"),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-            )
+            self.p = bar_progress("steps")
             self.p.start()
             self.t = self.p.add_task(label, total=state.max_steps, completed=state.global_step)
 

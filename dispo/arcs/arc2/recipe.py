@@ -82,6 +82,21 @@ def _value(s: dict, task: str, src: str | None):
     return sc.get("value")
 
 
+def _cohorts(samples: list[dict], y, task: str, src, axis, names: tuple[str, str]) -> dict[str, Any]:
+    """The cohort record both labelers return: per-sample labels (1 = A, 0 = B, -1 = neither) and counts."""
+    return {
+        "ids": [str(s["id"]) for s in samples],
+        "y": y,
+        "task": task,
+        "source": src,
+        "axis": axis,
+        "names": names,
+        "n_a": int((y == 1).sum()),
+        "n_b": int((y == 0).sum()),
+        "n_unscored": int((y < 0).sum()),
+    }
+
+
 def paper_cohort_labels(samples: list[dict], disposition: str) -> dict[str, Any]:
     """The paper's cohorts (arc.cohort_source=paper). humble: A = wrong-and-asserted (cw),
     B = correct-and-asserted (cr); hedged answers are in neither (path_b_attribution.py:72-76,
@@ -110,17 +125,7 @@ def paper_cohort_labels(samples: list[dict], disposition: str) -> dict[str, Any]
             f"arc.cohort_source=paper has cohorts for disposition humble or adversarial only "
             f"(the paper's two arc-2 runs); got {disposition}"
         )
-    return {
-        "ids": [str(s["id"]) for s in samples],
-        "y": y,
-        "task": task,
-        "source": src,
-        "axis": axis,
-        "names": names,
-        "n_a": int((y == 1).sum()),
-        "n_b": int((y == 0).sum()),
-        "n_unscored": int((y < 0).sum()),
-    }
+    return _cohorts(samples, y, task, src, axis, names)
 
 
 def outcome_2x2(samples: list[dict]) -> dict[str, Any]:
@@ -188,17 +193,7 @@ def cohort_labels(samples: list[dict], disposition: str, source: str = "auto", a
         names = (f"{axis}>={axis_min}", f"{axis}<{axis_min}")
     else:
         names = ("correct", "wrong")
-    return {
-        "ids": [str(s["id"]) for s in samples],
-        "y": y,
-        "task": task,
-        "source": src,
-        "axis": axis,
-        "names": names,
-        "n_a": int((y == 1).sum()),
-        "n_b": int((y == 0).sum()),
-        "n_unscored": int((y < 0).sum()),
-    }
+    return _cohorts(samples, y, task, src, axis, names)
 
 
 def monotonicity(lambdas: list[float], values: list[float | None], tol: float = 0.0) -> dict[str, Any]:

@@ -1,0 +1,85 @@
+"""Time CI as CI runs it: a clean clone of HEAD, `make setup`, then `bash .ci/run` (the README's
+test command), on this machine. Not part of `make bench` (it takes as long as CI: ~15 min).
+
+    .venv/bin/python bench/ci_timing.py            # clone HEAD into a temp dir, time it
+    .venv/bin/python bench/ci_timing.py --keep     # keep the clone (its path is printed)
+
+Writes bench/results/ci.json (or $DISPO_BENCH_RESULTS/ci.json): the commit, machine, load average
+before the run, seconds for install and for the tests, pytest's summary line and its 15 slowest
+tests. Run it with nothing else busy: two torch processes on 2 cores double every number.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+from bench_vs_lm_eval import out_path  # noqa: E402
+
+
+def _timed(cmd: list[str], cwd: Path, env: dict) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    return round(time.perf_counter() - t0, 1), p
+
+
+def _slowest(text: str) -> list[dict]:
+    rows = []
+    for m in re.finditer(r"^\s*([\d.]+)s (call|setup|teardown)\s+(\S+)$", text, re.M):
+        rows.append({"seconds": float(m.group(1)), "phase": m.group(2), "test": m.group(3)})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--keep", action="store_true", help="keep the clone")
+    args = ap.parse_args(argv)
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    base = Path(tempfile.mkdtemp(prefix="dispo-ci-"))
+    clone = base / "dispo"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    shared = REPO.parent / "shared"
+    if shared.is_dir():  # the tests read the paper's release from ../shared, as on CI
+        (base / "shared").symlink_to(shared)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env.update(CI="true", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTEST_ADDOPTS="--durations=15")
+    load = os.getloadavg()
+    setup_s, ps = _timed(["make", "setup"], clone, env)
+    if ps.returncode != 0:
+        raise SystemExit(f"make setup failed in {clone}: {ps.stderr.strip().splitlines()[-1:]}")
+    test_s, pt = _timed(["bash", ".ci/run"], clone, env)
+    out = pt.stdout + pt.stderr
+    summary = [ln for ln in out.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
+    result = {
+        "title": "CI on a clean clone: make setup, then bash .ci/run (make test)",
+        "commit": commit,
+        "machine": {"cores": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load]},
+        "settings": {"pip_cache": "as this machine has it", "command": ".ci/run -> make test (-m 'not full')"},
+        "seconds": {"setup": setup_s, "tests": test_s, "total": round(setup_s + test_s, 1)},
+        "rc": pt.returncode,
+        "pytest_summary": summary[-1].strip("= ") if summary else None,
+        "slowest": _slowest(out),
+    }
+    path = out_path("ci")
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: result[k] for k in ("seconds", "rc", "pytest_summary")}))
+    if args.keep:
+        print(f"clone kept at {clone}")
+    else:
+        shutil.rmtree(base, ignore_errors=True)
+    return result
+
+
+if __name__ == "__main__":
+    main()
