@@ -423,7 +423,12 @@ def load_model(
         return tok
 
     def load():
-        model = weights()
+        import torch
+
+        # Building a model can reseed torch's global RNG (a tiny model's init does). Weights
+        # may load at any point now (a trainer that just seeded, a sampler): leave its RNG as it was.
+        with torch.random.fork_rng(devices=[]):
+            model = weights()
         if adapter:
             model = _attach_adapter(model, adapter)
         if device and not qkw:  # a bitsandbytes model is placed by device_map and cannot be moved

@@ -117,3 +117,14 @@ def test_loaded_model_still_takes_a_model():
     assert lm.loaded and lm.model == "M"
     with pytest.raises(ValueError):
         LoadedModel(name="x")
+
+
+def test_loading_the_weights_leaves_torch_rng_as_it_was(dispo_cache):
+    import torch
+
+    lm = load_model("tiny-llama")
+    torch.manual_seed(3)
+    expected = torch.rand(4)
+    torch.manual_seed(3)
+    _ = lm.model  # a tiny model's init reseeds torch; a trainer that just seeded must not see it
+    assert torch.equal(torch.rand(4), expected)
