@@ -202,6 +202,8 @@ def evaluate_arm(
                 "generated": sum(1 for g in gens if not g.cached),
                 "cached": sum(1 for g in gens if g.cached),
                 "generated_tokens": sum(g.n_tokens for g in gens if not g.cached),
+                # False when every response came from the cache: the weights were never loaded
+                "model_loaded": bool(getattr(lm, "loaded", True)),
             },
         )
     return samples

@@ -88,3 +88,17 @@ def dir_fingerprint(path: str | Path, *, index: Path | None = None) -> str:
 def gguf_fingerprint(path: str | Path, *, index: Path | None = None) -> str:
     p = Path(path)
     return hashlib.sha256(p.name.encode() + b"\0" + file_sha256(p, index=index).encode()).hexdigest()[:16]
+
+
+WEIGHT_SUFFIXES = {".safetensors", ".bin", ".gguf", ".pt", ".pth"}
+
+
+def tokenizer_fingerprint(path: str | Path) -> str:
+    """16-hex fingerprint of what decides a model dir's tokenizer and chat template: names +
+    sha256 of its small files (config, tokenizer, template), weights left out. Cheap enough
+    to compute on every load (the files are a few MB), so it is not memoised."""
+    h = hashlib.sha256()
+    for f in sorted(Path(path).iterdir()):
+        if f.is_file() and f.suffix in MODEL_SUFFIXES and f.suffix not in WEIGHT_SUFFIXES:
+            h.update(f.name.encode() + b"\0" + _sha256_file(f).encode() + b"\n")
+    return h.hexdigest()[:16]

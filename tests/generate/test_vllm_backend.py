@@ -5,6 +5,7 @@ installed: greedy outputs agree with the transformers engine."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import json
@@ -320,7 +321,8 @@ def test_lora_adapter_goes_through_a_lora_request(lm, tmp_path, monkeypatch):
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text(json.dumps({"r": 12, "lora_alpha": 24}))
-    student = dataclasses.replace(lm, adapter=str(adapter))
+    student = copy.copy(lm)
+    student.adapter = str(adapter)
     dec = {"max_new_tokens": 1, "engine": "vllm"}
     generate(lm, REQUESTS[:1], dec, cache=False, progress=False)  # base arm: no LoRA slots
     generate(student, REQUESTS[:1], dec, cache=False, progress=False)
