@@ -40,16 +40,21 @@ def prune(
     older_than: str = typer.Option(..., "--older-than", help="Age, e.g. 30d, 12h, 90m (units s m h d w)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Count what would be removed; remove nothing."),
 ) -> None:
-    """Remove cached responses written longer ago than --older-than (safe while jobs run)."""
+    """Remove cached responses (and memoised rendered prompts) written longer ago than
+    --older-than (safe while jobs run)."""
     from dispo.generate.cache_admin import human_bytes, parse_duration
     from dispo.generate.cache_admin import prune as do_prune
+    from dispo.models.embedded import cache_root
 
     seconds = parse_duration(older_than)
-    r = do_prune(_root(), seconds, dry_run=dry_run)
     verb = "would remove" if dry_run else "removed"
-    typer.echo(
-        f"{verb} {r.removed} entries ({human_bytes(r.removed_bytes)}) older than {older_than}, "
-        f"kept {r.kept}"
-        + (f", {r.temp_removed} stale temp files" if r.temp_removed else "")
-        + (f", {r.raced} rewritten meanwhile (kept)" if r.raced else "")
-    )
+    # the prompt memo has the response cache's layout and write discipline, so the same prune
+    # is safe on it; a pruned prompt is rendered again (the tokenizer loads) the next time
+    for label, root in (("", _root()), ("prompt memo: ", cache_root() / "prompts")):
+        r = do_prune(root, seconds, dry_run=dry_run)
+        typer.echo(
+            f"{label}{verb} {r.removed} entries ({human_bytes(r.removed_bytes)}) older than {older_than}, "
+            f"kept {r.kept}"
+            + (f", {r.temp_removed} stale temp files" if r.temp_removed else "")
+            + (f", {r.raced} rewritten meanwhile (kept)" if r.raced else "")
+        )

@@ -115,6 +115,24 @@ def test_prune_older_than_removes_only_old_entries_and_stale_temp_files(filled):
     assert all(d.is_dir() for d in {p.parent for p in paths["m1"] + paths["m2"]}), "shard dirs must stay"
 
 
+def test_prune_also_prunes_the_prompt_memo_by_age(filled):
+    """`dispo cache prune` drops memoised rendered prompts older than the cutoff too (they grow
+    with every new prompt), keeps young ones, and says so on its own line."""
+    from dispo.models.embedded import cache_root
+
+    _, _, now, *_ = filled
+    memo = cache_root() / "prompts"
+    old, young = memo / "aa" / ("a" * 64 + ".json"), memo / "bb" / ("b" * 64 + ".json")
+    for p, age in ((old, 40), (young, 1)):
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text('{"text": "x", "key": "%s"}' % p.stem)
+        os.utime(p, (now - age * DAY, now - age * DAY))
+    code, out, err = cli("cache", "prune", "--older-than", "30d")
+    assert code == 0, err
+    assert "prompt memo: removed 1 entries" in out
+    assert not old.exists() and young.exists()
+
+
 def test_prune_puts_back_an_entry_a_writer_replaced_between_check_and_removal(filled, monkeypatch):
     """The race the rename-then-recheck exists for: prune stats an old entry, a writer then
     stores a fresh response under the same key, then prune renames. The fresh one survives."""
