@@ -9,6 +9,7 @@ import pytest
 
 from dispo.core.types import Item, Score
 from dispo.domains.base import Domain
+from tests.helpers.arcs import run_arc2, tiny_arc1_config
 
 # tiny-qwen3: Qwen3-0.6B/1.7B; tiny-qwen3_5: Qwen3.5-0.8B; tiny-gemma4: Gemma 4 E2B; tiny-llama: SmolLM2
 ARCHS = ["tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4", "tiny-llama"]
@@ -41,29 +42,10 @@ class Toy(Domain):
 @pytest.mark.parametrize("model", ARCHS)
 def test_arc1_under_protocol_paper(tmp_path, model):
     from dispo.arcs import ARCS
-    from dispo.core.config import compose_config
     from dispo.core.runs import Run
     from dispo.judges import get_judge
 
-    ov = [
-        f"model={model}",
-        "protocol=paper",
-        "arc.preset=smoke",
-        "decoding.max_new_tokens=6",
-        "limit=4",
-        "arc.train_limit=6",
-        "arc.sft.max_steps=2",
-        "arc.dpo.max_steps=1",
-        "arc.teachers.decoding.max_new_tokens=6",
-        "arc.sft.max_length=96",
-        "arc.dpo.max_length=96",
-        "arc.sft.progress=false",
-        "arc.dpo.progress=false",
-        "arc.progress=false",
-        f"output_dir={tmp_path}",
-    ]
-    ov += [f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]
-    cfg = compose_config(ov, base={"arc": "arc1"})
+    cfg = tiny_arc1_config(tmp_path, model, "protocol=paper")
     assert cfg["arc"]["sft"]["loss_on"] == "full" and cfg["arc"]["sft"]["dropout"] == 0.0
     assert cfg["arc"]["sft"]["weight_decay"] == 0.01
     run = Run.create("train-arc1", cfg, model, root=tmp_path)
@@ -84,7 +66,6 @@ def test_arc1_under_protocol_paper(tmp_path, model):
 def test_arc2_under_protocol_paper(tmp_path, monkeypatch, model):
     import dispo.arcs.arc2.recipe as A
     from dispo.core.config import compose_config
-    from dispo.core.runs import Run
 
     monkeypatch.setattr(A, "make_domain", lambda cfg: Toy())
     cfg = compose_config(
@@ -101,14 +82,7 @@ def test_arc2_under_protocol_paper(tmp_path, monkeypatch, model):
     assert cfg["arc"]["method"] == "signed_d" and cfg["arc"]["cohort_source"] == "paper"
     if model == "tiny-qwen3_5":  # Qwen3.5 family: the paper's sampled decoding
         assert cfg["decoding"]["temperature"] == 1.0 and cfg["decoding"]["top_k"] == 20 and cfg["seed"] == 1000
-    cfg = dict(cfg, progress=False)
-    run = Run.create("train-arc2", cfg, model, root=tmp_path)
-    rec = A.Arc2Tempering(cfg, run)
-    rec.setup()
-    try:
-        out = rec.run()
-    finally:
-        rec.cleanup()
+    run, out = run_arc2(A, tmp_path, cfg)
     res = json.loads((run.dir / "results.json").read_text())["arc2"]
     assert res["method"] == "signed_d"
     assert res["cohorts"]["names"][0].startswith("wrong-asserted")

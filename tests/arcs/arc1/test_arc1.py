@@ -9,6 +9,7 @@ import pytest
 
 from dispo.core.types import Item, Score
 from dispo.domains.base import Domain
+from tests.helpers.arcs import tiny_arc1_config
 
 
 class ToyDomain(Domain):
@@ -34,29 +35,6 @@ class ToyDomain(Domain):
         return Score("toy.correct", "v1", "butter" in output.lower())
 
 
-def _cfg(tmp_path, model="tiny-llama"):
-    from dispo.core.config import compose_config
-
-    ov = [
-        f"model={model}",
-        "arc.preset=smoke",
-        "decoding.max_new_tokens=6",
-        "limit=4",
-        "arc.train_limit=6",
-        "arc.sft.max_steps=2",
-        "arc.dpo.max_steps=1",
-        "arc.teachers.decoding.max_new_tokens=6",
-        "arc.sft.max_length=96",
-        "arc.dpo.max_length=96",
-        "arc.sft.progress=false",
-        "arc.dpo.progress=false",
-        "arc.progress=false",
-        f"output_dir={tmp_path}",
-    ]
-    ov += [f"arc.teachers.stages.{s}.model=tiny-llama" for s in ("eager", "deliberate", "adversarial", "synthesizer")]
-    return compose_config(ov, base={"arc": "arc1"})
-
-
 def test_split_is_disjoint_and_deterministic():
     from dispo.arcs.arc1.recipe import split_items
 
@@ -75,7 +53,7 @@ def test_arc1_runs_end_to_end_and_resumes(tmp_path, model):
     from dispo.core.runs import Run
     from dispo.judges import get_judge
 
-    cfg = _cfg(tmp_path, model)
+    cfg = tiny_arc1_config(tmp_path, model)
     run = Run.create("train-arc1", cfg, model, root=tmp_path)
     recipe = ARCS.get("arc1")(cfg, run, domain=ToyDomain(), judge=get_judge("lexical"))
     recipe.setup()
@@ -146,7 +124,7 @@ def test_hedge_opener_student_raises_hedge_rate_with_content_beside_it(tmp_path)
             for it, o, c, j in zip(items, outputs, content, judged)
         ]
 
-    cfg = _cfg(tmp_path)
+    cfg = tiny_arc1_config(tmp_path)
     run = Run.create("train-arc1", cfg, "tiny-llama", root=tmp_path)
     run.write_json(
         "data_report.json", {"counts": {}, "pairs": {}, "n_sft": 0, "n_pairs": 0, "distilled_sft": 0, "dropped": {}}

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.helpers.arcs import run_arc2
 from tests.helpers.fake_domains import CohortChef as FakeChef
 
 
@@ -24,20 +25,6 @@ def recipe_env(monkeypatch, tmp_path):
     return A, tmp_path
 
 
-def _run(A, tmp_path, cfg):
-    from dispo.core.runs import Run
-
-    cfg = dict(cfg, progress=False)
-    run = Run.create("train-arc2", cfg, cfg["model"]["name"], root=tmp_path)
-    rec = A.Arc2Tempering(cfg, run)
-    rec.setup()
-    try:
-        out = rec.run()
-    finally:
-        rec.cleanup()
-    return run, out
-
-
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory):
     """One smoke run on tiny-llama, shared by the end-to-end and the resume test."""
@@ -45,7 +32,7 @@ def e2e(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(A, "make_domain", lambda cfg: FakeChef())
-        run, out = _run(A, tmp_path_factory.mktemp("arc2"), _cfg())
+        run, out = run_arc2(A, tmp_path_factory.mktemp("arc2"), _cfg())
     return run, out
 
 
@@ -120,7 +107,7 @@ def test_resume_recomputes_nothing(e2e, recipe_env, monkeypatch):
 
 def test_too_few_in_a_cohort_gives_a_verdict(recipe_env):
     A, tmp = recipe_env
-    run, out = _run(A, tmp, _cfg("tiny-llama", "arc.min_cohort=5"))
+    run, out = run_arc2(A, tmp, _cfg("tiny-llama", "arc.min_cohort=5"))
     assert out["verdict"]["status"] == "insufficient_cohorts"
     assert "need >= 5 each" in out["verdict"]["reason"]
     assert set(run.arms()) == {"base"}
@@ -146,7 +133,7 @@ def test_config_errors(recipe_env):
 @pytest.mark.parametrize("model", ["tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4"])
 def test_attribution_and_two_lambda_sweep_each_arch(recipe_env, model):
     A, tmp = recipe_env
-    run, out = _run(
+    run, out = run_arc2(
         A, tmp, _cfg(model, "arc.replicate.seeds=[]", "arc.method=directional", "limit=6", "decoding.max_new_tokens=12")
     )
     att = out["attribution"]
