@@ -5,8 +5,9 @@ test command), on this machine. Not part of `make bench` (it takes as long as CI
     .venv/bin/python bench/ci_timing.py --keep     # keep the clone (its path is printed)
 
 Writes bench/results/ci.json (or $DISPO_BENCH_RESULTS/ci.json): the commit, machine, load average
-before the run, seconds for install and for the tests, pytest's summary line and its 15 slowest
-tests. Run it with nothing else busy: two torch processes on 2 cores double every number.
+before the run, seconds for install and for the tests, pytest's summary line, its 15 slowest
+tests, and the arc smoke tests' times under "smoke" (the numbers the README quotes). Run it with
+nothing else busy: two torch processes on 2 cores double every number.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ def _slowest(text: str) -> list[dict]:
     return rows
 
 
+def _is_smoke(row: dict) -> bool:
+    return row["phase"] == "call" and row["test"].startswith("tests/arcs/test_smoke_arcs.py::")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", action="store_true", help="keep the clone")
@@ -70,6 +75,9 @@ def main(argv: list[str] | None = None) -> dict:
         "rc": pt.returncode,
         "pytest_summary": summary[-1].strip("= ") if summary else None,
         "slowest": _slowest(out),
+        # the README's smoke-run timings: each arc's CI smoke test (a real subprocess run on the
+        # embedded model, empty response cache), pytest call seconds
+        "smoke": {r["test"].split("::", 1)[1]: r["seconds"] for r in _slowest(out) if _is_smoke(r)},
     }
     path = out_path("ci")
     path.write_text(json.dumps(result, indent=2) + "\n")

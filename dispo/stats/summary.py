@@ -30,6 +30,7 @@ source is *unscored* for that metric: excluded from value and CI, counted in n_u
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -351,6 +352,27 @@ def arm_metrics(
     return _clean(out)
 
 
+def _common_unscored_reason(samples: list[Sample], source: str) -> str | None:
+    """The most frequent reason its scorer gave for leaving an item unscored (for `source`)."""
+    reasons: Counter[str] = Counter()
+    for smp in samples:
+        for key, sc in (smp.get("scores") or {}).items():
+            if ScoreKey.parse(key).source in source.split(",") or f"={ScoreKey.parse(key).source}" in source:
+                if sc and sc.get("status", "ok") != "ok" and sc.get("reason"):
+                    reasons[str(sc["reason"])] += 1
+    return reasons.most_common(1)[0][0] if reasons else None
+
+
+def _no_pairs_reason(sb: _Series, st: _Series, base: list[Sample], treat: list[Sample]) -> str:
+    """Why a claim has no paired item, with the scorer's own reason when it left an arm unscored
+    (e.g. lm-eval could not rebuild an imported task offline): "undefined" says what to fix."""
+    for arm, s, samples in (("baseline", sb, base), ("treatment", st, treat)):
+        if not s.values:
+            why = _common_unscored_reason(samples, s.source)
+            return f"no item scored in the {arm} arm" + (f": {why}" if why else "")
+    return "no item id scored in both arms"
+
+
 def paired_claim(
     base: list[Sample],
     treat: list[Sample],
@@ -391,7 +413,15 @@ def paired_claim(
         "same_scorers": sb.scorers == st.scorers,
     }
     if not ids:
-        out.update(base=None, treat=None, delta=None, ci=None, p=None, test=None)
+        out.update(
+            base=None,
+            treat=None,
+            delta=None,
+            ci=None,
+            p=None,
+            test=None,
+            undefined=_no_pairs_reason(sb, st, base, treat),
+        )
         return _clean(out)
     vb, vt = float(stat(a)), float(stat(b))
     if not (math.isfinite(vb) and math.isfinite(vt)):

@@ -243,3 +243,16 @@ def test_asymmetry_claim_on_paired_items():
     assert c["test"] == "paired_permutation" and c["p"] < 0.01
     same = paired_claim(base, base, "assertion_asymmetry", n_boot=50)
     assert same["delta"] == 0.0 and same["p"] == 1.0
+
+
+def test_no_paired_item_names_the_scorers_own_reason():
+    # an imported arm whose re-scoring failed: every item unscored with the scorer's reason
+    why = "lm-eval could not rebuild task 'gsm8k' here (dataset not found)"
+    base = [sample(i, {"correct:import": ok(True)}) for i in range(3)]
+    treat = [sample(i, {"correct:import": {**UNSCORED, "reason": why}}) for i in range(3)]
+    c = paired_claim(base, treat, "accuracy", n_boot=50)
+    assert c["n_pairs"] == 0 and c["delta"] is None and c["p"] is None
+    assert c["undefined"] == f"no item scored in the treatment arm: {why}"
+    # the baseline arm is named when it is the empty one; no reason recorded -> no colon
+    bare = [sample(i, {"correct:import": {**UNSCORED, "reason": None}}) for i in range(3)]
+    assert paired_claim(bare, base, "accuracy", n_boot=50)["undefined"] == "no item scored in the baseline arm"
