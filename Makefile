@@ -18,7 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(DISPO) fetch smollm2-135m
 	touch $@
 
+# the demo's teacher (synthesizer stage) is Qwen2.5-Coder-0.5B: fetched once (a no-op when cached)
 demo: setup
+	$(DISPO) fetch qwen2.5-coder-0.5b
 	$(PY) -m dispo.demo
 
 # ruff first: a lint or format error fails the target before the (long) test run
