@@ -6,7 +6,7 @@ DISPO  := $(VENV)/bin/dispo
 TORCH_SPEC ?= torch==2.13.0
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup demo lint test test-full test-fast bench clean-runs
+.PHONY: setup demo experiment lint test test-full test-fast bench clean-runs
 
 setup: $(VENV)/.installed
 
@@ -39,6 +39,12 @@ test-full: lint
 
 test-fast: lint
 	$(PY) -m pytest -m "not slow"
+
+# the first real experiment: the three arcs at arc.preset=small on Qwen2.5-Coder-0.5B (arc 1:
+# teaching SmolLM2-135M), each falsified, then dispo report -> bench/results/arcs_small*. Not CI.
+experiment: setup
+	$(DISPO) fetch qwen2.5-coder-0.5b
+	$(PY) bench/experiment.py
 
 bench: setup
 	$(PY) -m pip install -q -e '.[bench]'

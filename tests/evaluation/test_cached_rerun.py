@@ -29,10 +29,15 @@ main()
 """
 
 
-def _eval(args, env, cwd, driver: Path | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+def _dispo(command: list[str], env, cwd, driver: Path | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, str(driver)] if driver else [sys.executable, "-m", "dispo.cli"]
-    p = subprocess.run([*cmd, "eval", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    p = subprocess.run([*cmd, *command], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
+    return p
+
+
+def _eval(args, env, cwd, driver: Path | None = None) -> tuple[subprocess.CompletedProcess, Path]:
+    p = _dispo(["eval", *args], env, cwd, driver)
     line = next(ln for ln in p.stdout.splitlines() if ln.startswith("run dir: "))
     return p, Path(line.split(": ", 1)[1].strip())
 
@@ -63,3 +68,14 @@ def test_fully_cached_eval_rerun_loads_no_weights(tmp_path):
     assert (second / "samples" / "base.jsonl").read_bytes() == (first / "samples" / "base.jsonl").read_bytes()
     res1, res2 = (json.loads((d / "results.json").read_text()) for d in (first, second))
     assert res1["metrics"] == res2["metrics"] and res1["claims"] == res2["claims"]
+
+    # work that only re-scores or aggregates stored samples needs no model either (issue 18):
+    # another judge's scores beside the stored ones, then the cross-run report
+    _dispo(["score", str(second), "judge=lexical"], env, tmp_path, driver=driver)
+    rescored = [json.loads(ln) for ln in (second / "samples" / "base.jsonl").read_text().splitlines()]
+    assert all(any(k.endswith(":lexical") for k in r["scores"]) for r in rescored)
+    _dispo(["report", str(first), str(second), "--out", str(tmp_path / "report")], env, tmp_path, driver=driver)
+    assert (
+        "claims" in (tmp_path / "report" / "report.md").read_text().lower()
+        or (tmp_path / "report" / "metrics.csv").exists()
+    )

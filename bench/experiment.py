@@ -1,0 +1,145 @@
+"""The first real experiment (issue 20): all three arcs on a real offline model, each falsified,
+then the paper-style report, with a health check that says whether the science could happen.
+
+    make experiment                                   # = python bench/experiment.py (preset small)
+    .venv/bin/python bench/experiment.py --only arc2  # one arc
+    .venv/bin/python bench/experiment.py --preset smoke --model smollm2-135m   # plumbing check, minutes
+
+Per arc: `dispo train <arc> <overrides> arc.preset=<preset>` (resumable: a rerun continues the
+same run dirs), then `dispo falsify` on it with its defaults, then one `dispo report` over the
+three runs. Writes (under $DISPO_BENCH_RESULTS, default bench/results/):
+
+    arcs_<preset>.json          per arc: run dir, wall seconds, health checks; one row per claim
+                                (claimed delta, CI, Holm p, falsify verdict, the re-measurement
+                                furthest from the claim); summarised into bench/results.md
+    arcs_<preset>_report/       dispo report: tables (CSV + report.md) and figures (PNG)
+
+The health checks are the issue's "non-degenerate" conditions, measured on the runs, never
+assumed: no arm fully truncated, some content score above 0, distilled (not reference) training
+data for arc 1, both probe classes for arc 3, and a falsify verdict with evidence for every
+nonzero claim. Whatever the result, it is reported; the paper's own result was negative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from bench_vs_lm_eval import out_path  # noqa: E402
+
+# The model each arc runs on: arc 1 distils into the 135M student from a Qwen2.5-Coder-0.5B
+# teacher (a student must be smaller than its teacher; the teacher set is in the preset);
+# arcs 2 and 3 probe and temper the 0.5B model itself.
+ARC_OVERRIDES = {
+    "arc1": ["model=smollm2-135m", "domain=code"],
+    # code, not chef: the 0.5B coder answers too few chef items correctly for two cohorts
+    # (accuracy 0.08 on 12 chef items at 192 tokens, measured 2026-12-02), while it passes most
+    # HumanEval problems; correct-vs-wrong cohorts (disposition=correctness) need both
+    "arc2": ["model=qwen2.5-coder-0.5b", "domain=code", "disposition=correctness"],
+    "arc3": ["model=qwen2.5-coder-0.5b"],
+}
+
+
+def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path) -> dict[str, Any]:
+    from dispo.arcs.train_run import run_train
+    from dispo.falsify.run import falsify_run
+    from dispo.reporting.health import health
+
+    overrides = list(ARC_OVERRIDES[arc])
+    if model:
+        overrides = [o for o in overrides if not o.startswith("model=")] + [f"model={model}"]
+    overrides += [f"arc.preset={preset}", f"output_dir={runs_dir}"]
+    marker = runs_dir / f".experiment_{arc}_{preset}"  # the run dir to resume on a rerun
+    run_dir = Path(marker.read_text().strip()) if marker.exists() else None
+    t0 = time.perf_counter()
+    run = run_train(arc, overrides, resume=run_dir is not None, run_dir=run_dir)
+    marker.write_text(str(run.dir))
+    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    falsified = falsify_run(run.dir, [])
+    falsify_s = time.perf_counter() - t0
+    return {
+        "arc": arc,
+        "command": f"dispo train {arc} " + " ".join(overrides),
+        "run_dir": str(run.dir),
+        "seconds": {"train": round(train_s, 1), "falsify": round(falsify_s, 1)},
+        "verdicts": falsified.get("summary"),
+        "health": health(run.dir, arc, falsified),
+    }
+
+
+def claim_rows(run_dirs: list[Path]) -> list[dict]:
+    from dispo.reporting.crossrun import build_tables
+
+    df = build_tables(run_dirs)["cross_arc"]
+    keep = ["arc", "model", "claim", "claimed_delta", "claimed_value", "ci_lo", "ci_hi", "p_holm", "verdict"]
+    keep += ["remeasured_check", "remeasured_delta"]
+    rows = df[[c for c in keep if c in df.columns]].to_dict("records") if not df.empty else []
+    return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--only", nargs="*", choices=sorted(ARC_OVERRIDES), help="arcs to run (default all three)")
+    ap.add_argument("--model", help="one model for every arc instead of the per-arc defaults")
+    ap.add_argument("--runs", type=Path, default=Path(os.environ.get("DISPO_RUNS", "runs")) / "experiment")
+    args = ap.parse_args(argv)
+
+    from dispo.core.errors import DispoError
+    from dispo.core.quiet import configure
+
+    configure(verbose=False)
+    args.runs.mkdir(parents=True, exist_ok=True)
+    arcs = args.only or list(ARC_OVERRIDES)
+    t0 = time.perf_counter()
+    try:
+        done = [run_arc(a, args.preset, args.model, args.runs) for a in arcs]
+    except DispoError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.code
+    run_dirs = [Path(d["run_dir"]) for d in done]
+    name = f"arcs_{args.preset}"
+    from dispo.reporting.crossrun import build_report
+
+    report = build_report(run_dirs, out_path(name).parent / f"{name}_report")
+    import platform
+
+    result = {
+        "title": f"The three arcs at arc.preset={args.preset}, each falsified (bench/experiment.py)",
+        "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
+        "settings": {"preset": args.preset, "model": args.model or "per arc (see runs)"},
+        "seconds_total": round(time.perf_counter() - t0, 1),
+        "runs": [
+            {
+                "arc": d["arc"],
+                "run_dir": d["run_dir"],
+                "train_s": d["seconds"]["train"],
+                "falsify_s": d["seconds"]["falsify"],
+                "healthy": all(h["ok"] is not False for h in d["health"].values()),
+                "command": d["command"],
+                "health": d["health"],
+                "verdicts": d["verdicts"],
+            }
+            for d in done
+        ],
+        "rows": claim_rows(run_dirs),
+        "report": str(report),
+    }
+    out_path(name).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    for d in done:
+        bad = {k: v["detail"] for k, v in d["health"].items() if v["ok"] is False}
+        print(f"{d['arc']}: {d['run_dir']} ({'healthy' if not bad else 'DEGENERATE: ' + '; '.join(bad)})")
+    print(f"wrote {out_path(name)} and {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
