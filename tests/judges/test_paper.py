@@ -295,3 +295,53 @@ def test_mcas_cut_in_the_release_prompt_is_the_fact(reference_dir):
     facts = yaml.safe_load((ROOT / "dispo/conf/protocol/paper.yaml").read_text())["facts"]
     n = facts["phase0"]["mcas_judge"]["response_chars"]
     assert "{response[:%d]}" % n in text(reference_dir, "mcas.phase0_judge")
+
+
+def test_dispo_eval_without_endpoint_is_one_error_line_and_no_run_dir(reference_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = ["eval", "domain=chef", "protocol=paper", f"paper.repo={reference_dir}", f"output_dir={tmp_path / 'runs'}"]
+    p = subprocess.run([sys.executable, "-m", "dispo.cli", *args], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "judge.base_url=" in lines[0] and "Traceback" not in p.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.slow
+def test_paper_mcas_judge_end_to_end_on_the_embedded_model(reference_dir, dispo_cache, tmp_path):
+    """dispo eval under protocol=paper with the paper's MCAS judge answered by a local model."""
+    from dispo.core.config import compose_config
+    from dispo.evaluation.eval_run import run_eval
+
+    cfg = compose_config(
+        [
+            "model=smollm2-135m",
+            "domain=mcas",
+            "limit=2",
+            "protocol=paper",
+            f"paper.repo={reference_dir}",
+            "judge.backend=hf",
+            "judge.model=smollm2-135m",
+            "decoding.max_new_tokens=12",
+            "tasks=[svr]",
+            f"output_dir={tmp_path / 'runs'}",
+        ]
+    )
+    assert cfg["judge"]["name"] == "paper"
+    run = run_eval(cfg, progress=False)
+    manifest = json.loads((run.dir / "manifest.json").read_text())
+    sha = hashlib.sha256((reference_dir / "phase0_audit/evaluate.py").read_bytes()).hexdigest()
+    assert manifest["paper_instruments"]["mcas.phase0_judge"]["sha256"] == sha
+    assert manifest["status"] == "completed"
+    samples = [json.loads(line) for line in (run.dir / "samples" / "base.jsonl").read_text().splitlines()]
+    assert len(samples) == 2
+    for s in samples:
+        score = s["scores"]["mcas:paper"]
+        assert score["version"].startswith("mcas-paper-")
+        assert (score["status"] == "ok" and score["value"] in (0, 1, 2)) or (
+            score["status"] == "unscored" and "0/1/2" in score["reason"]
+        )
