@@ -19,8 +19,8 @@ the release instruments dispo reads yet) with the release's substring parse; `sv
 are the lexical markers (the paper's SVR is lexical); `mcas5` has no release prompt and is
 unscored with that reason.
 
-Every Score.version names the task and a hash of the release files its prompts came from
-(`mcas-paper-<sha12>`), and every cached reply is keyed by it, so a changed release text
+Every Score.version names the task and the sha256 prefix of the release file its prompts came
+from (`mcas-paper-<sha12>`; the judge's version joins the three), and every cached reply is keyed by it, so a changed release text
 never reuses an old answer. The judge model answers through a chat backend
 (`dispo.judges.chat`): an OpenAI-compatible endpoint, or a local model (`backend=hf`).
 """
@@ -71,6 +71,18 @@ def _sha12(*parts: str) -> str:
     return hashlib.sha256("|".join(parts).encode("utf-8")).hexdigest()[:12]
 
 
+def _settings(key: str, defaults: dict[str, int], given: dict | None) -> dict[str, int]:
+    """The release's numbers, with the user's overrides; a typo'd task or a non-number is one line."""
+    out = dict(defaults)
+    for k, v in (given or {}).items():
+        if k not in defaults:
+            raise ConfigError(f"judge.{key}.{k}: unknown task; valid: {', '.join(defaults)}")
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"judge.{key}.{k} must be a positive integer, got {v!r}")
+        out[k] = v
+    return out
+
+
 @JUDGES.register("paper")
 class PaperJudge(Judge):
     name = "paper"
@@ -107,13 +119,15 @@ class PaperJudge(Judge):
             )
         self.ins = {k: read_instrument(paper_repo, k) for keys in TASK_INSTRUMENTS.values() for k in keys}
         self.instruments = list(self.ins.values())  # evaluate_arm records them in manifest.json
+        # each task's prompts come from one release file: its sha256 prefix names the version, so
+        # a Score can be traced to manifest.json's paper_instruments by eye
+        files = {task: sorted({self.ins[k].sha256 for k in keys}) for task, keys in TASK_INSTRUMENTS.items()}
         self.tags = {
-            task: f"{task}-paper-{_sha12(*(self.ins[k].sha256 for k in keys))}"
-            for task, keys in TASK_INSTRUMENTS.items()
+            task: f"{task}-paper-{shas[0][:12] if len(shas) == 1 else _sha12(*shas)}" for task, shas in files.items()
         }
-        self.version = f"paper-{_sha12(*(i.sha256 for i in self.instruments))}"
-        self.max_tokens = {**MAX_TOKENS, **{k: int(v) for k, v in (max_tokens or {}).items()}}
-        self.response_chars = {**RESPONSE_CHARS, **{k: int(v) for k, v in (response_chars or {}).items()}}
+        self.version = "paper-" + "-".join(t.rsplit("-", 1)[1] for t in self.tags.values())
+        self.max_tokens = _settings("max_tokens", MAX_TOKENS, max_tokens)
+        self.response_chars = _settings("response_chars", RESPONSE_CHARS, response_chars)
         self.certainty_parse = certainty_parse
         self.verbal_prompt = load_prompt("verbal", "v1")
         self._check_templates()

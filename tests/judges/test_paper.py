@@ -18,7 +18,7 @@ from dispo.core.paper_source import INSTRUMENTS, read_instrument
 from dispo.judges import get_judge
 from dispo.judges.base import AXES, JudgeRequest
 from dispo.judges.chat import ChatError
-from dispo.judges.paper import MAX_TOKENS, MODELS, NO_ENDPOINT, RESPONSE_CHARS, PaperJudge
+from dispo.judges.paper import MAX_TOKENS, MODELS, NO_ENDPOINT, RESPONSE_CHARS, TASK_INSTRUMENTS, PaperJudge
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_JSON = (
@@ -202,13 +202,20 @@ def test_manifest_records_every_instrument_sha256(reference_dir, tmp_path):
     run = Run.create("eval", {"x": 1}, "m", root=tmp_path)
     record_domain_instruments(run, object(), j)
     got = json.loads((run.dir / "manifest.json").read_text())["paper_instruments"]
-    names = {k for keys in __import__("dispo.judges.paper", fromlist=["x"]).TASK_INSTRUMENTS.values() for k in keys}
+    names = {k for keys in TASK_INSTRUMENTS.values() for k in keys}
     assert set(got) == names
     for name in names:
         path = INSTRUMENTS[name].path
         assert got[name]["path"] == path
         assert got[name]["sha256"] == hashlib.sha256((reference_dir / path).read_bytes()).hexdigest()
     assert j.describe()["paper_instruments"] == got
+    # the version strings carry the files' hashes, traceable to the manifest by eye
+    assert j.tags["mcas"] == "mcas-paper-" + got["mcas.phase0_judge"]["sha256"][:12]
+    assert j.tags["coverage"] == "coverage-paper-" + got["judge.coverage"]["sha256"][:12]
+    assert j.tags["rubric"] == "rubric-paper-" + got["judge.rubric_v4.pass2"]["sha256"][:12]
+    assert all(
+        got[k]["sha256"][:12] in j.version for k in ("mcas.phase0_judge", "judge.coverage", "judge.rubric_v4.pass1")
+    )
 
 
 def copy_release(src: Path, dst: Path) -> Path:
@@ -246,6 +253,12 @@ def test_no_endpoint_is_one_config_line(reference_dir):
         get_judge("paper", paper_repo=None, base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ConfigError, match="judge.model"):
         get_judge("paper", paper_repo=str(reference_dir), backend="hf")
+    with pytest.raises(ConfigError, match="judge.max_tokens.mcsa: unknown task"):
+        get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", max_tokens={"mcsa": 5})
+    with pytest.raises(ConfigError, match="positive integer"):
+        get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", response_chars={"coverage": "x"})
+    with pytest.raises(ConfigError, match="certainty_parse"):
+        get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", certainty_parse="loose")
 
 
 def test_openai_backend_sends_the_release_call(reference_dir, server, cache_dir):
