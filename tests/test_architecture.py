@@ -27,6 +27,8 @@ ALLOWED_SIDEWAYS = {
     # a domain builds the judge's requests; the lexical judge applies the chef checklist matcher
     ("domains", "judges"),
     ("judges", "domains"),
+    # the paper's judges read text; on a local model it is written by the one generate() (judges/chat.py)
+    ("judges", "generate"),
     # `dispo train` sweeps launch arcs; the cross-run report reads sweep directories
     ("sweep", "arcs"),
     ("reporting", "sweep"),

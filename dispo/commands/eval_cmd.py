@@ -23,7 +23,7 @@ def eval_(
     from dispo.commands.runs_cmd import print_results
     from dispo.core.config import compose_config
     from dispo.core.lifecycle import lifecycle, open_or_create
-    from dispo.evaluation.eval_run import run_eval
+    from dispo.evaluation.eval_run import make_judge, run_eval
 
     overrides = list(overrides or [])
     if multirun:
@@ -32,7 +32,8 @@ def eval_(
         run_sweep("eval", overrides, base={}, resume=resume)
         return
     cfg = compose_config(overrides)
+    judge = make_judge(cfg)  # a judge that cannot run (no endpoint) fails in one line before a run dir exists
     run = open_or_create("eval", cfg, overrides, resume, run_dir)
     with lifecycle(run):
-        run_eval(cfg, run, progress=not quiet)
+        run_eval(cfg, run, progress=not quiet, judge=judge)
     print_results(run)

@@ -109,6 +109,8 @@ def compose_config(overrides: list[str] | None = None, base: dict[str, str] | No
 
     user = normalize_overrides(list(overrides or []))
     pre = [f"{k}={v}" for k, v in (base or {}).items()]
+    chosen = _protocol_choices(pre, user)
+    pre += [f"{g}={o}" for g, o in chosen.items()]
     try:
         cfg = compose_raw(pre + user)
     except ConfigError:
@@ -121,6 +123,8 @@ def compose_config(overrides: list[str] | None = None, base: dict[str, str] | No
         raise ConfigError(f"cannot resolve config ({str(e).splitlines()[0]})") from None
     _check_preset(data)
     data = apply_protocol(data, user, protected=_preset_keys(data))
+    if chosen:
+        data["protocol"]["chosen"] = chosen
     _validate(data)
     return data
 
@@ -218,6 +222,38 @@ def _preset_keys(data: dict) -> set[str]:
         return set()
     f = Path(conf_dir()) / "arc" / "presets" / f"{arc_name}_{name}.yaml"
     return _flatten(OmegaConf.to_container(OmegaConf.load(f)) or {})
+
+
+def _protocol_choices(pre: list[str], user: list[str]) -> dict[str, str]:
+    """Config-group options the chosen protocol picks (its `choose` rules, e.g. judge=paper for
+    the domains whose judges the paper ran), unless the user chose that group. A choice must be
+    made before composing, so that the user's keys of the chosen option (judge.base_url=...)
+    exist; the rules' `when` is evaluated on a first composition of the group choices alone."""
+    from omegaconf import OmegaConf
+
+    choices = [o for o in pre + user if "." not in _split(o)[0] and "=" in o]
+    proto = next((v for k, v in map(_split, reversed(choices)) if k == "protocol"), "default")
+    f = Path(conf_dir()) / "protocol" / f"{proto}.yaml"
+    rules = (OmegaConf.to_container(OmegaConf.load(f)) or {}).get("choose") if f.is_file() else None
+    if not rules:
+        return {}
+    mine = {_split(o)[0].replace("/", ".") for o in user}
+    try:
+        probe = OmegaConf.to_container(compose_raw(choices), resolve=True)
+    except Exception:
+        return {}  # the real composition below reports what is wrong
+    out: dict[str, str] = {}
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict) or set(rule) - {"when", "set"}:
+            raise ConfigError(f"protocol {proto!r}: choose rule {i} must have only 'when' and 'set'")
+        if not _matches(probe, rule.get("when") or {}):
+            continue
+        for group, option in (rule.get("set") or {}).items():
+            if group not in GROUPS:
+                raise ConfigError(f"protocol {proto!r}: choose rule {i} sets '{group}', not a config group")
+            if group not in mine:
+                out[group] = str(option)
+    return out
 
 
 def apply_protocol(data: dict, user: list[str], protected: set[str] = frozenset()) -> dict:

@@ -57,7 +57,7 @@ def arm_specs(cfg: dict) -> dict[str, dict]:
     return arms
 
 
-def run_eval(cfg: dict, run=None, progress: bool = True):
+def run_eval(cfg: dict, run=None, progress: bool = True, judge=None):
     """Evaluate every arm; write samples, results.json and report.md. Returns the Run."""
     from dispo.core.lifecycle import lifecycle, open_or_create
     from dispo.evaluation.evaluate import evaluate_arm
@@ -65,11 +65,13 @@ def run_eval(cfg: dict, run=None, progress: bool = True):
     from dispo.stats.summary import arm_metrics, claims
 
     if run is None:
+        # a judge that cannot run (judge=paper without an endpoint) is one error line, before any run dir exists
+        judge = judge or make_judge(cfg)
         run = open_or_create("eval", cfg, [], resume=False)
         with lifecycle(run):
-            return run_eval(cfg, run, progress)
+            return run_eval(cfg, run, progress, judge)
     domain = make_domain(cfg)
-    judge = make_judge(cfg)
+    judge = judge or make_judge(cfg)
     items = domain.items(cfg["domain"].get("split", "eval"), cfg.get("limit"))
     run.record("judge", judge.describe())
     arms: dict[str, list[dict]] = {}

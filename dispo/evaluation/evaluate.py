@@ -134,10 +134,12 @@ def resolve_paper_text(value: str | None, cfg: dict, run=None) -> str | None:
     return ins.text
 
 
-def record_domain_instruments(run, domain) -> None:
+def record_domain_instruments(run, domain, judge=None) -> None:
+    """The release texts the domain and the judge read (protocol=paper), with sha256, in manifest.json."""
     from dispo.core.paper_source import record_used
 
     record_used(run, list(getattr(domain, "instruments", None) or []))
+    record_used(run, list(getattr(judge, "instruments", None) or []))
 
 
 def evaluate_arm(
@@ -165,7 +167,7 @@ def evaluate_arm(
     if system_prompt is None:
         system_prompt = cfg.get("system_prompt")
     system_prompt = resolve_paper_text(system_prompt, cfg, run)
-    record_domain_instruments(run, domain)
+    record_domain_instruments(run, domain, judge)
     tasks = tuple(tasks if tasks is not None else cfg.get("tasks") or DEFAULT_TASKS)
     tasks = tasks + tuple(t for t in DOMAIN_TASKS.get(domain.name, ()) if t not in tasks)
     from dispo.generate.progress import current_label, progress_label

@@ -7,6 +7,7 @@ JUDGES.lazy("lexical", "dispo.judges.lexical")
 JUDGES.lazy("hf", "dispo.judges.hf")
 JUDGES.lazy("openai", "dispo.judges.openai")
 JUDGES.lazy("tone", "dispo.judges.tone")
+JUDGES.lazy("paper", "dispo.judges.paper")  # the release's own judges (protocol=paper)
 
 
 def get_judge(name: str, **kwargs):

@@ -120,37 +120,41 @@ class OpenAIJudge(PromptedJudge):
             return list(pool.map(self._answer_one, queries))
 
     def _answer_one(self, q: Query) -> Answer:
+        content, reason, attempts = self.complete(q.chat())
+        if content is None:
+            return Answer(None, reason, {"attempts": attempts})
+        label = parse_label(content, q.labels)
+        if label is None:
+            return Answer(
+                None,
+                f"unparseable answer {content[:80]!r} (expected one of {'/'.join(q.labels)})",
+                {"attempts": attempts},
+            )
+        return Answer(label, None, {"raw": content[:80]})
+
+    def complete(self, messages: list[dict], max_tokens: int | None = None) -> tuple[str | None, str | None, int]:
+        """One chat completion under the retry policy: (text, None, attempts) or (None, reason, attempts).
+        The paper's judges (dispo.judges.paper) use it as their HTTP transport."""
         last = "no attempt made"
         for attempt in range(self.max_retries + 1):
             try:
-                content = self._post(q)
+                return self._post(messages, max_tokens), None, attempt + 1
             except _Fatal as e:
-                return Answer(None, str(e), {"attempts": attempt + 1})
+                return None, str(e), attempt + 1
             except _Retry as e:
                 last = e.reason
                 if attempt < self.max_retries:
                     wait = e.wait if e.wait is not None else self.backoff * (2**attempt)
                     time.sleep(min(wait, RETRY_AFTER_CAP_S))
-                continue
-            label = parse_label(content, q.labels)
-            if label is None:
-                return Answer(
-                    None,
-                    f"unparseable answer {content[:80]!r} (expected one of {'/'.join(q.labels)})",
-                    {"attempts": attempt + 1},
-                )
-            return Answer(label, None, {"raw": content[:80]})
-        return Answer(
-            None, f"gave up after {self.max_retries + 1} attempts: {last}", {"attempts": self.max_retries + 1}
-        )
+        return None, f"gave up after {self.max_retries + 1} attempts: {last}", self.max_retries + 1
 
-    def _post(self, q: Query) -> str:
+    def _post(self, messages: list[dict], max_tokens: int | None = None) -> str:
         body = json.dumps(
             {
                 "model": self.model,
-                "messages": q.chat(),
+                "messages": messages,
                 "temperature": self.temperature,
-                "max_tokens": self.max_tokens,
+                "max_tokens": self.max_tokens if max_tokens is None else int(max_tokens),
             }
         ).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -72,6 +72,7 @@ def test_arc2_under_protocol_paper(tmp_path, monkeypatch, model):
         [
             f"model={model}",
             "protocol=paper",
+            "judge=tone",  # offline: protocol=paper would choose the paper's judges, which need an endpoint
             "arc.preset=smoke",
             "limit=10",
             "decoding.max_new_tokens=12",

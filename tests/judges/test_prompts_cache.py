@@ -106,7 +106,7 @@ def test_default_cache_dir_follows_dispo_cache(monkeypatch, tmp_path):
 
 
 def test_judge_configs_build_their_judge():
-    for name in ("lexical", "openai", "hf", "tone"):
+    for name in ("lexical", "openai", "hf", "tone", "paper"):
         cfg = yaml.safe_load((CONF / f"{name}.yaml").read_text())
         assert cfg.pop("name") == name
         cls = JUDGES.get(name)
