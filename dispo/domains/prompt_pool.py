@@ -416,6 +416,22 @@ def _norm_claim(c: str) -> str:
     return fold(c)
 
 
+def _spread(facets: list[Facet], n: int) -> list[Facet]:
+    """The first `n` facts taken round-robin over topics (as chef.stratified does for items),
+    in knowledge-base order."""
+    by_topic: dict[str, list[int]] = {}
+    for i, f in enumerate(facets):
+        by_topic.setdefault(f.topic, []).append(i)
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < min(n, len(facets)):
+        for q in by_topic.values():
+            if depth < len(q) and len(chosen) < n:
+                chosen.append(q[depth])
+        depth += 1
+    return [facets[i] for i in sorted(chosen)]
+
+
 def generate_chef_pool(
     facets: list[Facet],
     settings: PoolSettings,
@@ -437,10 +453,7 @@ def generate_chef_pool(
     fact_split = POOL_SPLITS[settings.split]
     mine = facts_of(facets, fact_split)
     if settings.max_facts is not None:
-        from dispo.domains.chef import stratified
-
-        keep = {it.gold["fact_id"] for it in stratified(generator_a(mine, seed), settings.max_facts)}
-        mine = [f for f in mine if f.key in keep]
+        mine = _spread(mine, settings.max_facts)
     if not mine:
         raise ConfigError(f"the chef knowledge base has no '{fact_split}' facts to write pool {settings.split} from")
     others = [f for f in facets if f.key not in {m.key for m in facts_of(facets, fact_split)}]
