@@ -58,6 +58,9 @@ INSTRUMENTS: dict[str, Location] = {
     "judge.coverage": Location("eval/scripts/v1_full_v2.py", "CLAIM_TEMPLATE"),
     "fresh.checklist_system": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_SYS"),
     "fresh.checklist": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_TEMPLATE"),
+    # arc-3 fresh scenario generator (v1_full.py:54-84): also dispo's chef pool generator
+    "fresh.scenario_system": Location("eval/scripts/v1_full.py", "sys_msg", "gen_fresh_prompts"),
+    "fresh.scenario": Location("eval/scripts/v1_full.py", "user", "gen_fresh_prompts"),
 }
 
 

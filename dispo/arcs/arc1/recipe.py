@@ -2,6 +2,9 @@
 
 Stages (each recorded in the manifest and skipped on --resume):
 
+  pool         (arc.train_pool=generated) a teacher writes the training pool: the chef split
+               `train_generated`, scenarios on the KB's train facts with new checklists
+               (dispo.arcs.arc1.prompt_pool; the paper trained on a generated pool too)
   split        deterministic, disjoint train / held-out split of the domain's items (hash of
                seed + item id); held-out is capped by `limit`, train by `arc.train_limit`
   base_train   the base model's own answers on the train items, content-scored
@@ -32,6 +35,7 @@ from dispo.core.errors import ConfigError, DispoError
 from dispo.core.types import Item
 from dispo.stats.catalog import CONTENT_METRICS
 
+GENERATED_POOL = "train_generated"  # the chef split a pool teacher writes (dispo.domains.prompt_pool)
 DISPOSITION_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging", "mcas", "mcas25")
 STYLE_METRICS = ("hedge_rate", "svr_rate")
 
@@ -52,13 +56,24 @@ class Arc1Distill(Recipe):
     """The Arc 1 operator. Collaborators can be swapped for tests: `lm_loader(cfg, adapter)`,
     `domain`, `judge`, `teacher_factory(stage, stage_cfg, default_decoding)`."""
 
-    def __init__(self, cfg: dict[str, Any], run: Any, *, lm_loader=None, domain=None, judge=None, teacher_factory=None):
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        run: Any,
+        *,
+        lm_loader=None,
+        domain=None,
+        judge=None,
+        teacher_factory=None,
+        pool_teacher=None,
+    ):
         super().__init__(cfg, run)
         self.acfg = dict(cfg.get("arc") or {})
         self._lm_loader = lm_loader
         self._domain = domain
         self._judge = judge
         self._teacher_factory = teacher_factory
+        self._pool_teacher = pool_teacher  # (scenario, checklist) teachers for the pool stage, for tests
         self._lm = None
         self.progress = bool(self.acfg.get("progress", True))
 
@@ -98,9 +113,39 @@ class Arc1Distill(Recipe):
 
     def _all_items(self) -> list[Item]:
         items = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
-        if self._separate_train_pool():
+        if self._generated_pool():
+            items = self._domain.items(GENERATED_POOL, None) + items
+        elif self._separate_train_pool():
             items = self._domain.items("train", None) + items
         return items
+
+    def _generated_pool(self) -> bool:
+        """arc.train_pool=generated: train on a teacher-written pool (the paper's arc-1 setup)."""
+        mode = self.acfg.get("train_pool") or "domain"
+        if mode not in ("domain", "generated"):
+            raise ConfigError(f"arc.train_pool={mode!r}; valid: domain, generated")
+        if mode == "generated" and GENERATED_POOL not in getattr(self._domain, "splits", ()):
+            raise ConfigError(
+                f"arc.train_pool=generated needs a domain with a generated pool (chef); domain "
+                f"{self.cfg['domain'].get('name')} has none (the release has no coding prompt generator)"
+            )
+        return mode == "generated"
+
+    def stage_pool(self) -> dict:
+        from dispo.arcs.arc1.prompt_pool import build_pool
+
+        scen, check = self._pool_teacher or (None, None)
+        report = build_pool(
+            self.cfg, GENERATED_POOL, run=self.run_dir, teacher=scen, checklist_teacher=check, domain=self._domain
+        )
+        if not report.items:
+            raise DispoError(
+                f"the pool teacher wrote no usable training prompt (dropped: {report.dropped}); use a stronger "
+                "pool.teacher or arc.train_pool=domain"
+            )
+        return {
+            k: v for k, v in report.to_json().items() if k in ("facts", "requests", "candidates", "items", "dropped")
+        }
 
     def _separate_train_pool(self) -> bool:
         """A domain with its own `train` split (chef: facts disjoint from eval and fresh) trains
@@ -109,7 +154,11 @@ class Arc1Distill(Recipe):
 
     def stage_split(self) -> dict:
         sc = self.acfg.get("split") or {}
-        if self._separate_train_pool():
+        if self._generated_pool():
+            train = self._domain.items(GENERATED_POOL, None)
+            held = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
+            pool = f"teacher-generated pool '{GENERATED_POOL}' (train facts, new checklists)"
+        elif self._separate_train_pool():
             train = self._domain.items("train", None)
             held = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
             pool = "domain split 'train' (disjoint facts)"
@@ -128,6 +177,8 @@ class Arc1Distill(Recipe):
                 f"raise limit/arc.train_limit or change arc.split.train_frac"
             )
         assert not {i.id for i in train} & {i.id for i in held}
+        fact = lambda it: (it.gold or {}).get("fact_id")  # noqa: E731
+        assert not {fact(i) for i in train if fact(i)} & {fact(i) for i in held if fact(i)}, "train/eval share a fact"
         self.run_dir.write_json(
             "artifacts/split.json",
             {
@@ -392,6 +443,8 @@ class Arc1Distill(Recipe):
     # -- the operator ------------------------------------------------------------------
     def run_all(self) -> dict:
         out = {}
+        if self._generated_pool():
+            out["pool"] = self.stage("pool", self.stage_pool)
         out["split"] = self.stage("split", self.stage_split)
         out["base_train"] = self.stage("base_train", self.stage_base_train)
         out["teachers"] = self.stage("teachers", self.stage_teachers)
