@@ -198,6 +198,12 @@ class ChefDomain(Domain):
         self.kb_dir = Path(kb_dir) if kb_dir else KB_DIR
         self.pool_dir = pool_dir
 
+    def available_splits(self) -> tuple[str, ...]:
+        from dispo.domains.prompt_pool import pool_paths
+
+        written = tuple(s for s in POOL_SPLITS if self.pool_dir and pool_paths(self.pool_dir, s)["items"].is_file())
+        return ("train", "eval", "fresh", *written)
+
     def items(self, split: str = "eval", limit: int | None = None) -> list[Item]:
         if split in POOL_SPLITS:
             return stratified(read_pool(self.pool_dir, split), limit)

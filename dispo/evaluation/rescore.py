@@ -32,10 +32,9 @@ def domain_gold(cfg: dict) -> dict[str, Item]:
         dom = make_domain(cfg)
     except DispoError:
         return {}
-    out = {}
-    for split in getattr(dom, "splits", ("eval",)):
-        out.update({i.id: i for i in dom.items(split)})
-    return out
+    from dispo.domains.base import items_by_id
+
+    return items_by_id(dom)
 
 
 def rescore_samples(samples: list[dict], judge, tasks: list[str], gold: dict[str, Item] | None = None) -> list[dict]:

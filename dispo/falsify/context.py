@@ -51,6 +51,7 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
     if not provenance:
         return None, "the run records no per-arm generation provenance"
 
+    from dispo.domains.base import items_by_id
     from dispo.evaluation.eval_run import make_domain, make_judge
 
     state: dict[str, Any] = {}
@@ -65,9 +66,7 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
         if "domain" not in state:
             state["domain"] = make_domain(cfg)
             state["judge"] = make_judge(cfg)
-            state["items"] = {}
-            for split in getattr(state["domain"], "splits", ("eval",)):
-                state["items"].update({i.id: i for i in state["domain"].items(split)})
+            state["items"] = items_by_id(state["domain"])
         ids = [s["id"] for s in run.read_samples(arm)]
         items = [state["items"][i] for i in ids if i in state["items"]]
         if len(items) != len(ids):

@@ -431,3 +431,18 @@ def test_single_content_score_uses_judge(chef, eval_items):
     judge = FakeJudge()
     s = chef.content_score(eval_items[0], "claim0 claim1 claim2 claim3 claim4", judge=judge)
     assert s.value == 1.0 and s.detail["correct"] is True and len(judge.calls) == 1
+
+
+def test_items_by_id_skips_pools_not_written_yet(tmp_path):
+    # a chef run is re-scored and regenerated against every split's gold; a generated pool that
+    # does not exist yet must not make that fail (it did: `dispo score` on any chef run)
+    from dispo.domains.base import items_by_id
+    from dispo.domains.chef import ChefDomain
+
+    d = ChefDomain(pool_dir=tmp_path)
+    assert d.available_splits() == ("train", "eval", "fresh")
+    ids = items_by_id(d)
+    assert {i.id for i in d.items("eval")} <= set(ids) and {i.id for i in d.items("fresh")} <= set(ids)
+    (tmp_path / "chef").mkdir()
+    (tmp_path / "chef" / "fresh_generated.jsonl").write_text("")
+    assert d.available_splits() == ("train", "eval", "fresh", "fresh_generated")
