@@ -58,6 +58,11 @@ INSTRUMENTS: dict[str, Location] = {
     "judge.coverage": Location("eval/scripts/v1_full_v2.py", "CLAIM_TEMPLATE"),
     "fresh.checklist_system": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_SYS"),
     "fresh.checklist": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_TEMPLATE"),
+    # arc-2 verbal (ASSERT/HEDGE) judge: path_b2_qwen35_humble.py, the Qwen3.5 humble sweep whose 2x2
+    # tables arc 2 reports. path_b2_tempering.py (Gemma) and baseline_crossmodel.py (the cohort
+    # baseline) define the identical VERB_SYS/VERB_TPL (tests/judges/test_paper.py checks it).
+    "judge.verbal_system": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_SYS"),
+    "judge.verbal": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_TPL"),
 }
 
 
