@@ -21,6 +21,7 @@ from dispo.commands import (
     items_cmd,
     judge_cmd,
     models_cmd,
+    pool_cmd,
     probe_cmd,
     report_cmd,
     runs_cmd,
@@ -63,6 +64,7 @@ app.command("falsify")(falsify_cmd.falsify)
 app.command("report")(report_cmd.report)
 app.command("config")(config_cmd.config)
 app.command("items")(items_cmd.items)
+app.command("pool")(pool_cmd.pool)
 app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(judge_cmd.app, name="judge")
 

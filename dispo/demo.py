@@ -1,6 +1,6 @@
 """`make demo`: the project's main job on the embedded model, end to end, then falsified.
 
-1. Arc 1 on SmolLM2-135M-Instruct with `arc.preset=demo` (teacher pipeline whose synthesizer is
+1. Arc 1 on SmolLM2-135M-Instruct with `arc.preset=demo` (four-stage teacher pipeline on
    Qwen2.5-Coder-0.5B -> distilled data -> LoRA SFT -> LoRA DPO -> base vs student on 16 held-out
    HumanEval items with identical decoding and judge);
 2. `dispo falsify` of that run: every claimed delta re-checked under a doubled token budget,

@@ -49,6 +49,7 @@ INSTRUMENTS: dict[str, Location] = {
     "data.counterexample": Location("scripts/step12_counterexamples.py", "WRONG_RESPONSE_PROMPT"),
     "data.boundary_prompts": Location("scripts/step13_boundary_cases.py", "GENERATE_PROMPTS_SYSTEM"),
     "data.boundary_answer": Location("scripts/step13_boundary_cases.py", "DEFERRAL_RESPONSE_PROMPT"),
+    "data.pair_judge": Location("scripts/clean_type3.py", "PROMPT"),
     # chef judges (arcs 2-3)
     "judge.rubric_v4.pass1_system": Location("eval/scripts/eval_judge_rubric_v4.py", "CERT_SYSTEM"),
     "judge.rubric_v4.pass1": Location("eval/scripts/eval_judge_rubric_v4.py", "CERT_TEMPLATE"),
@@ -58,11 +59,24 @@ INSTRUMENTS: dict[str, Location] = {
     "judge.coverage": Location("eval/scripts/v1_full_v2.py", "CLAIM_TEMPLATE"),
     "fresh.checklist_system": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_SYS"),
     "fresh.checklist": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_TEMPLATE"),
+<<<<<<< HEAD
     # arc-2 verbal (ASSERT/HEDGE) judge: path_b2_qwen35_humble.py, the Qwen3.5 humble sweep whose 2x2
     # tables arc 2 reports. path_b2_tempering.py (Gemma) and baseline_crossmodel.py (the cohort
     # baseline) define the identical VERB_SYS/VERB_TPL (tests/judges/test_paper.py checks it).
     "judge.verbal_system": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_SYS"),
     "judge.verbal": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_TPL"),
+=======
+    # arc-3 fresh scenario generator (v1_full.py:54-84): also dispo's chef pool generator
+    "fresh.scenario_system": Location("eval/scripts/v1_full.py", "sys_msg", "gen_fresh_prompts"),
+    "fresh.scenario": Location("eval/scripts/v1_full.py", "user", "gen_fresh_prompts"),
+}
+
+
+# Release data that is not a prompt string but a literal (read with ast.literal_eval, never run).
+DATA: dict[str, Location] = {
+    # type 4: the 6 boundary categories with their counts, descriptions and seed questions
+    "data.boundary_categories": Location("scripts/step13_boundary_cases.py", "BOUNDARY_CATEGORIES"),
+>>>>>>> main
 }
 
 
@@ -198,3 +212,37 @@ def record_used(run, instruments: list[Instrument]) -> None:
     for ins in instruments:
         have[ins.name] = ins.record()
     run.record("paper_instruments", have)
+
+
+def read_literal(repo: str | Path | None, name: str) -> tuple[object, Instrument]:
+    """A module-level literal of the release (a key of DATA): (its value, an Instrument whose
+    text is the value as JSON, for the manifest's sha256 record)."""
+    import json
+
+    if name not in DATA:
+        raise ConfigError(f"unknown paper data '{name}'; valid: {', '.join(sorted(DATA))}")
+    root = check_repo(repo)
+    loc = DATA[name]
+    raw = (root / loc.path).read_bytes()
+    try:
+        tree = ast.parse(raw.decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"cannot parse {root / loc.path} ({type(e).__name__}); is paper.repo the paper's release?"
+        ) from None
+    assign = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == loc.name for t in n.targets)
+        ),
+        None,
+    )
+    try:
+        value = ast.literal_eval(assign.value) if assign is not None else None
+    except ValueError:
+        value = None
+    if value is None:
+        raise ConfigError(f"{loc.path}:{loc.name} is not a literal in this release (is paper.repo the right version?)")
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return value, Instrument(name, text, loc.path, assign.lineno, hashlib.sha256(raw).hexdigest())

@@ -44,6 +44,7 @@ from dispo.domains import DOMAINS
 from dispo.domains.base import Domain
 from dispo.domains.chef_generators import CERTAINTY_LABELS, GENERATORS, KIND_SLOTS, Facet
 from dispo.domains.chef_match import coverage_flags
+from dispo.domains.prompt_pool import POOL_SPLITS, read_pool
 from dispo.judges.base import JudgeRequest
 
 KB_VERSION = "chef-kb-v1"
@@ -188,13 +189,18 @@ class ChefDomain(Domain):
 
     name = "chef"
     version = KB_VERSION
-    splits = ("train", "eval", "fresh")
+    # train_generated / fresh_generated: teacher-written pools on the train / fresh facts, read
+    # from pool_dir (dispo.domains.prompt_pool; `dispo pool` writes them)
+    splits = ("train", "eval", "fresh", *POOL_SPLITS)
 
-    def __init__(self, seed: int = 0, kb_dir: Path | str | None = None):
+    def __init__(self, seed: int = 0, kb_dir: Path | str | None = None, pool_dir: Path | str | None = None):
         self.seed = seed
         self.kb_dir = Path(kb_dir) if kb_dir else KB_DIR
+        self.pool_dir = pool_dir
 
     def items(self, split: str = "eval", limit: int | None = None) -> list[Item]:
+        if split in POOL_SPLITS:
+            return stratified(read_pool(self.pool_dir, split), limit)
         if split not in GENERATORS:
             raise ConfigError(f"unknown chef split '{split}'; valid splits: {', '.join(self.splits)}")
         items = GENERATORS[split](load_kb(self.kb_dir), seed=self.seed, split=split)

@@ -2,6 +2,9 @@
 
 Stages (each recorded in the manifest and skipped on --resume):
 
+  pool         (arc.train_pool=generated) a teacher writes the training pool: the chef split
+               `train_generated`, scenarios on the KB's train facts with new checklists
+               (dispo.arcs.arc1.prompt_pool; the paper trained on a generated pool too)
   split        deterministic, disjoint train / held-out split of the domain's items (hash of
                seed + item id); held-out is capped by `limit`, train by `arc.train_limit`
   base_train   the base model's own answers on the train items, content-scored
@@ -32,6 +35,7 @@ from dispo.core.errors import ConfigError, DispoError
 from dispo.core.types import Item
 from dispo.stats.catalog import CONTENT_METRICS
 
+GENERATED_POOL = "train_generated"  # the chef split a pool teacher writes (dispo.domains.prompt_pool)
 DISPOSITION_METRICS = ("assertion_asymmetry", "hallucination_rate", "over_hedging", "mcas", "mcas25")
 STYLE_METRICS = ("hedge_rate", "svr_rate")
 
@@ -52,13 +56,24 @@ class Arc1Distill(Recipe):
     """The Arc 1 operator. Collaborators can be swapped for tests: `lm_loader(cfg, adapter)`,
     `domain`, `judge`, `teacher_factory(stage, stage_cfg, default_decoding)`."""
 
-    def __init__(self, cfg: dict[str, Any], run: Any, *, lm_loader=None, domain=None, judge=None, teacher_factory=None):
+    def __init__(
+        self,
+        cfg: dict[str, Any],
+        run: Any,
+        *,
+        lm_loader=None,
+        domain=None,
+        judge=None,
+        teacher_factory=None,
+        pool_teacher=None,
+    ):
         super().__init__(cfg, run)
         self.acfg = dict(cfg.get("arc") or {})
         self._lm_loader = lm_loader
         self._domain = domain
         self._judge = judge
         self._teacher_factory = teacher_factory
+        self._pool_teacher = pool_teacher  # (scenario, checklist) teachers for the pool stage, for tests
         self._lm = None
         self.progress = bool(self.acfg.get("progress", True))
 
@@ -66,10 +81,41 @@ class Arc1Distill(Recipe):
     def setup(self) -> None:
         from dispo.evaluation import eval_run
 
+        self._check_construction()
         if self._domain is None:
             self._domain = eval_run.make_domain(self.cfg)
         if self._judge is None:
             self._judge = eval_run.make_judge(self.cfg)
+
+    def _construction(self) -> str:
+        c = str((self.acfg.get("data") or {}).get("construction") or "default")
+        if c not in ("default", "paper"):
+            raise ConfigError(f"arc.data.construction={c!r}; valid: default, paper")
+        return c
+
+    def _paper_types(self) -> list[str]:
+        from dispo.arcs.arc1.paper_data import PAPER_TYPES
+
+        dc = self.acfg.get("data") or {}
+        return [t for t in (dc.get("types") or PAPER_TYPES) if t in PAPER_TYPES]
+
+    def _check_construction(self) -> None:
+        """construction=paper: fail before any model runs when its teachers, numbers or the
+        release checkout are missing (one ConfigError line naming the key to set)."""
+        if self._construction() != "paper":
+            return
+        from dispo.arcs.arc1.paper_data import PaperRules, role_configs
+        from dispo.core.paper_source import check_repo
+
+        domain = (self.cfg.get("domain") or {}).get("name")
+        if domain != "chef":
+            raise ConfigError(
+                f"arc.data.construction=paper builds the release's chef data (French-cuisine prompts); "
+                f"domain={domain} uses arc.data.construction=default"
+            )
+        PaperRules.from_config((self.acfg.get("data") or {}).get("paper"))
+        role_configs(self.acfg, self._paper_types(), require_endpoint=self._teacher_factory is None)
+        check_repo((self.cfg.get("paper") or {}).get("repo"))
 
     def load_lm(self, adapter: str | None = None):
         if self._lm_loader is not None:
@@ -98,9 +144,39 @@ class Arc1Distill(Recipe):
 
     def _all_items(self) -> list[Item]:
         items = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
-        if self._separate_train_pool():
+        if self._generated_pool():
+            items = self._domain.items(GENERATED_POOL, None) + items
+        elif self._separate_train_pool():
             items = self._domain.items("train", None) + items
         return items
+
+    def _generated_pool(self) -> bool:
+        """arc.train_pool=generated: train on a teacher-written pool (the paper's arc-1 setup)."""
+        mode = self.acfg.get("train_pool") or "domain"
+        if mode not in ("domain", "generated"):
+            raise ConfigError(f"arc.train_pool={mode!r}; valid: domain, generated")
+        if mode == "generated" and GENERATED_POOL not in getattr(self._domain, "splits", ()):
+            raise ConfigError(
+                f"arc.train_pool=generated needs a domain with a generated pool (chef); domain "
+                f"{self.cfg['domain'].get('name')} has none (the release has no coding prompt generator)"
+            )
+        return mode == "generated"
+
+    def stage_pool(self) -> dict:
+        from dispo.arcs.arc1.prompt_pool import build_pool
+
+        scen, check = self._pool_teacher or (None, None)
+        report = build_pool(
+            self.cfg, GENERATED_POOL, run=self.run_dir, teacher=scen, checklist_teacher=check, domain=self._domain
+        )
+        if not report.items:
+            raise DispoError(
+                f"the pool teacher wrote no usable training prompt (dropped: {report.dropped}); use a stronger "
+                "pool.teacher or arc.train_pool=domain"
+            )
+        return {
+            k: v for k, v in report.to_json().items() if k in ("facts", "requests", "candidates", "items", "dropped")
+        }
 
     def _separate_train_pool(self) -> bool:
         """A domain with its own `train` split (chef: facts disjoint from eval and fresh) trains
@@ -109,7 +185,11 @@ class Arc1Distill(Recipe):
 
     def stage_split(self) -> dict:
         sc = self.acfg.get("split") or {}
-        if self._separate_train_pool():
+        if self._generated_pool():
+            train = self._domain.items(GENERATED_POOL, None)
+            held = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
+            pool = f"teacher-generated pool '{GENERATED_POOL}' (train facts, new checklists)"
+        elif self._separate_train_pool():
             train = self._domain.items("train", None)
             held = self._domain.items(self.cfg["domain"].get("split", "eval"), None)
             pool = "domain split 'train' (disjoint facts)"
@@ -128,6 +208,8 @@ class Arc1Distill(Recipe):
                 f"raise limit/arc.train_limit or change arc.split.train_frac"
             )
         assert not {i.id for i in train} & {i.id for i in held}
+        fact = lambda it: (it.gold or {}).get("fact_id")  # noqa: E731
+        assert not {fact(i) for i in train if fact(i)} & {fact(i) for i in held if fact(i)}, "train/eval share a fact"
         self.run_dir.write_json(
             "artifacts/split.json",
             {
@@ -213,16 +295,23 @@ class Arc1Distill(Recipe):
         fresh = {t["id"]: t["target"] for t in targets if t["mode"] == "fresh"}
         corrected = {t["id"]: t["target"] for t in targets if t["mode"] == "correct"}
         dc = self.acfg.get("data") or {}
+        types = tuple(dc.get("types") or ("gold", "failure_trace", "counterexample", "boundary"))
+        paper = self._construction() == "paper"
+        score_fn = lambda its, outs: self._domain.content_scores(its, outs, self._judge)  # noqa: E731
         sft, pairs, report = build_dataset(
             train,
             student,
             fresh,
             corrected,
-            lambda its, outs: self._domain.content_scores(its, outs, self._judge),
+            score_fn,
             allow_reference_targets=bool(dc.get("allow_reference_targets", False)),
-            types=tuple(dc.get("types") or ("gold", "failure_trace", "counterexample", "boundary")),
+            # construction=paper: dispo builds type 1 only; types 2-4 come from paper_data below
+            types=tuple(t for t in types if t == "gold") if paper else types,
             system_prompt=self.cfg.get("system_prompt"),
         )
+        report["construction"] = "paper" if paper else "default"
+        if paper:
+            sft, pairs, report = self._paper_data(train, student, fresh, types, sft, pairs, report, score_fn)
         atomic.write_jsonl(self.run_dir.dir / "data" / "sft.jsonl", sft)
         atomic.write_jsonl(self.run_dir.dir / "data" / "pairs.jsonl", pairs)
         self.run_dir.write_json("data_report.json", report)
@@ -232,6 +321,49 @@ class Arc1Distill(Recipe):
                 "teachers (arc/teachers=paper) or arc.data.allow_reference_targets=true"
             )
         return {k: report[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft", "distilled_pairs")}
+
+    def _paper_data(self, train, student, fresh, types, sft, pairs, report, score_fn):
+        """Types 2-4 as the release built them, merged into dispo's data report."""
+        from collections import Counter
+        from dataclasses import asdict
+
+        from dispo.arcs.arc1.paper_data import PaperRules, build_paper_types, make_teachers, role_configs
+        from dispo.core.paper_source import record_used
+
+        ptypes = self._paper_types()
+        rules = PaperRules.from_config((self.acfg.get("data") or {}).get("paper"))
+        # an injected teacher factory (tests) needs no endpoint
+        roles = role_configs(self.acfg, ptypes, require_endpoint=self._teacher_factory is None)
+        teachers = make_teachers(
+            roles, seed=int(self.cfg.get("seed", 0)), teacher_factory=self._teacher_factory, progress=self.progress
+        )
+        _, held = self._items()
+        res = build_paper_types(
+            train,
+            student,
+            fresh,
+            score_fn,
+            repo=(self.cfg.get("paper") or {}).get("repo"),
+            teachers=teachers,
+            rules=rules,
+            types=ptypes,
+            cache_dir=self.run_dir.dir / "data" / "paper",
+            exclude_prompts=[it.prompt for it in (*train, *held)],
+            system_prompt=self.cfg.get("system_prompt"),
+            domain_name=(self.cfg.get("domain") or {}).get("name") or "chef",
+        )
+        record_used(self.run_dir, res.instruments)  # the release's prompts + sha256 in the manifest
+        sft, pairs = sft + res.sft, pairs + res.pairs
+        report["types_enabled"] = list(types)
+        report["counts"] = {t: sum(1 for e in sft if e["type"] == t) for t in report["counts"]}
+        report["pairs"] = dict(Counter(p["type"] for p in pairs))
+        report["n_sft"], report["n_pairs"] = len(sft), len(pairs)
+        report["distilled_sft"] = sum(1 for e in sft if e["source"] == "synthesized")
+        report["distilled_pairs"] = sum(1 for p in pairs if p["source"] == "synthesized")
+        report["dropped"] = {**report["dropped"], **res.report["dropped"]}
+        report["dropped_items"] = report["dropped_items"] + res.dropped
+        report["paper"] = {**{k: v for k, v in res.report.items() if k != "dropped"}, "rules": asdict(rules)}
+        return sft, pairs, report
 
     def _train_progress(self, label: str) -> list | None:
         """dispo's progress bar (steps, loss, ETA) in place of the trainer's tqdm and printed log
@@ -339,7 +471,10 @@ class Arc1Distill(Recipe):
         extra = {
             "style": style,
             "claim_groups": split,
-            "data": {k: data[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft")},
+            "data": {
+                **{k: data[k] for k in ("counts", "pairs", "n_sft", "n_pairs", "distilled_sft")},
+                "construction": data.get("construction", "default"),
+            },
             "training": {s: self.run_dir.stage_info(s) for s in ("sft", "dpo")},
         }
         self.run_dir.write_results(metrics, cl, extra)
@@ -392,6 +527,8 @@ class Arc1Distill(Recipe):
     # -- the operator ------------------------------------------------------------------
     def run_all(self) -> dict:
         out = {}
+        if self._generated_pool():
+            out["pool"] = self.stage("pool", self.stage_pool)
         out["split"] = self.stage("split", self.stage_split)
         out["base_train"] = self.stage("base_train", self.stage_base_train)
         out["teachers"] = self.stage("teachers", self.stage_teachers)
