@@ -425,6 +425,9 @@ def test_arc1_under_protocol_paper_builds_the_paper_data_and_records_the_instrum
         "domain=chef",
         f"paper.repo={REPO}",
         "arc.data.paper.boundary_per_category=1",
+        # the KB's train facts, not a teacher-written pool (protocol=paper's default for chef,
+        # tested in tests/arcs/arc1/test_prompt_pool.py): this test is about the data types
+        "arc.train_pool=domain",
     )
     assert cfg["arc"]["data"]["construction"] == "paper"
 
