@@ -50,9 +50,10 @@ class Recipe:
     so an interrupted run redoes nothing finished.
     """
 
-    def __init__(self, cfg: dict[str, Any], run: Any):
+    def __init__(self, cfg: dict[str, Any], run: Any, judge: Any = None):
         self.cfg = cfg
         self.run_dir = run
+        self.given_judge = judge  # built by run_train before the run dir exists; None: setup builds it
 
     def stage(
         self,

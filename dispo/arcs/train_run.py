@@ -15,11 +15,16 @@ def run_train(
 
     if arc not in ARCS:
         raise ConfigError(f"unknown arc '{arc}'; valid choices: {', '.join(ARCS.names())}")
+    from dispo.evaluation.eval_run import make_judge
+
     cfg = cfg or compose_config(overrides, base={"arc": arc})
     recipe_cls = ARCS.get(arc)
+    # as `dispo eval`: a judge that cannot run (judge=paper without an endpoint) is one error
+    # line before any run dir exists; the recipe uses this judge instead of building its own
+    judge = make_judge(cfg)
     run = open_or_create(f"train-{arc}", cfg, overrides, resume, run_dir)
     with lifecycle(run):
-        recipe = recipe_cls(cfg, run)
+        recipe = recipe_cls(cfg, run, judge=judge)
         recipe.setup()
         try:
             recipe.run()

@@ -59,6 +59,13 @@ INSTRUMENTS: dict[str, Location] = {
     "judge.coverage": Location("eval/scripts/v1_full_v2.py", "CLAIM_TEMPLATE"),
     "fresh.checklist_system": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_SYS"),
     "fresh.checklist": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_TEMPLATE"),
+<<<<<<< HEAD
+    # arc-2 verbal (ASSERT/HEDGE) judge: path_b2_qwen35_humble.py, the Qwen3.5 humble sweep whose 2x2
+    # tables arc 2 reports. path_b2_tempering.py (Gemma) and baseline_crossmodel.py (the cohort
+    # baseline) define the identical VERB_SYS/VERB_TPL (tests/judges/test_paper.py checks it).
+    "judge.verbal_system": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_SYS"),
+    "judge.verbal": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_TPL"),
+=======
     # arc-3 fresh scenario generator (v1_full.py:54-84): also dispo's chef pool generator
     "fresh.scenario_system": Location("eval/scripts/v1_full.py", "sys_msg", "gen_fresh_prompts"),
     "fresh.scenario": Location("eval/scripts/v1_full.py", "user", "gen_fresh_prompts"),
@@ -69,6 +76,7 @@ INSTRUMENTS: dict[str, Location] = {
 DATA: dict[str, Location] = {
     # type 4: the 6 boundary categories with their counts, descriptions and seed questions
     "data.boundary_categories": Location("scripts/step13_boundary_cases.py", "BOUNDARY_CATEGORIES"),
+>>>>>>> main
 }
 
 

@@ -2,7 +2,7 @@
 
 The prompts are not in dispo: they are read at run time from a checkout of the release
 (`judge.paper_repo`, default `paper.repo`) by `dispo.core.paper_source`, each file hashed.
-Three judges, each as its script ran it (file:line in docs/fidelity.md):
+Four judges, each as its script ran it (file:line in docs/fidelity.md):
 
   mcas      phase 0 (phase0_audit/evaluate.py judge_mcas_single): one user turn, the release's
             prompt with {prompt} and {response[:2000]} filled (the cut is read from the
@@ -13,16 +13,18 @@ Three judges, each as its script ran it (file:line in docs/fidelity.md):
   rubric    v4 (eval/scripts/eval_judge_rubric_v4.py): pass 1 classifies the question alone
             (CERT_SYSTEM + CERT_TEMPLATE, 30 tokens), pass 2 scores the five axes in one JSON
             reply (SCORE_SYSTEM + SCORE_TEMPLATE with the pass-1 label and r[:3000], 300 tokens)
+  verbal    arc 2 (eval/scripts/path_b2_qwen35_humble.py classify_verbal): VERB_SYS +
+            VERB_TPL.format(text=response[:2500]) (the response alone, no question), 5 tokens;
+            'assert' if ASSERT is in the upper-cased reply, else 'hedge' if HEDGE is, else
+            'assert' as the release did (judge.verbal_parse=release; strict: unscored)
 
-`verbal` uses dispo's `verbal.v1` prompt (the release's ASSERT/HEDGE wording; it is not one of
-the release instruments dispo reads yet) with the release's substring parse; `svr` and `hedge`
-are the lexical markers (the paper's SVR is lexical); `mcas5` has no release prompt and is
-unscored with that reason.
+`svr` and `hedge` are the lexical markers (the paper's SVR is lexical); `mcas5` has no release
+prompt and is unscored with that reason.
 
 Every Score.version names the task and the sha256 prefix of the release file its prompts came
-from (`mcas-paper-<sha12>`; the judge's version joins the three), and every cached reply is keyed by it, so a changed release text
-never reuses an old answer. The judge model answers through a chat backend
-(`dispo.judges.chat`): an OpenAI-compatible endpoint, or a local model (`backend=hf`).
+from (`mcas-paper-<sha12>`; the judge's version joins the four), and every cached reply is keyed
+by it, so a changed release text never reuses an old answer. The judge model answers through a
+chat backend (`dispo.judges.chat`): an OpenAI-compatible endpoint, or a local model (`backend=hf`).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ TASK_INSTRUMENTS: dict[str, tuple[str, ...]] = {
         "judge.rubric_v4.pass2_system",
         "judge.rubric_v4.pass2",
     ),
+    "verbal": ("judge.verbal_system", "judge.verbal"),
 }
 # the release's judge models (also pinned in conf/judge/paper.yaml and protocol facts)
 MODELS = {
@@ -57,8 +60,8 @@ MODELS = {
     "verbal": "deepseek/deepseek-v3.2-exp",  # eval/scripts/path_b2_qwen35_humble.py:39
 }
 MAX_TOKENS = {"mcas": 5, "coverage": 5, "rubric_pass1": 30, "rubric_pass2": 300, "verbal": 5}
-RESPONSE_CHARS = {"coverage": 2500, "rubric": 3000}  # MCAS's cut is in its prompt text
-CERTAINTY_RULES = ("release", "strict")
+RESPONSE_CHARS = {"coverage": 2500, "rubric": 3000, "verbal": 2500}  # MCAS's cut is in its prompt text
+CERTAINTY_RULES = ("release", "strict")  # also the verbal_parse rules
 NO_ENDPOINT = (
     "judge=paper (the paper's own judges, chosen by protocol=paper) has no endpoint: set "
     "judge.base_url=URL of an OpenAI-compatible server (e.g. https://openrouter.ai/api/v1, key in "
@@ -98,6 +101,7 @@ class PaperJudge(Judge):
         max_tokens: dict[str, int] | None = None,
         response_chars: dict[str, int] | None = None,
         certainty_parse: str = "release",
+        verbal_parse: str = "release",
         temperature: float = 0.0,
         concurrency: int = 5,
         timeout_s: float = 180.0,
@@ -111,12 +115,10 @@ class PaperJudge(Judge):
     ):
         from dispo.core.paper_source import read_instrument
         from dispo.judges.cache import JudgementCache
-        from dispo.judges.prompts import load_prompt
 
-        if certainty_parse not in CERTAINTY_RULES:
-            raise ConfigError(
-                f"judge.certainty_parse must be one of {', '.join(CERTAINTY_RULES)}, got {certainty_parse!r}"
-            )
+        for key, rule in (("certainty_parse", certainty_parse), ("verbal_parse", verbal_parse)):
+            if rule not in CERTAINTY_RULES:
+                raise ConfigError(f"judge.{key} must be one of {', '.join(CERTAINTY_RULES)}, got {rule!r}")
         self.ins = {k: read_instrument(paper_repo, k) for keys in TASK_INSTRUMENTS.values() for k in keys}
         self.instruments = list(self.ins.values())  # evaluate_arm records them in manifest.json
         # each task's prompts come from one release file: its sha256 prefix names the version, so
@@ -129,7 +131,7 @@ class PaperJudge(Judge):
         self.max_tokens = _settings("max_tokens", MAX_TOKENS, max_tokens)
         self.response_chars = _settings("response_chars", RESPONSE_CHARS, response_chars)
         self.certainty_parse = certainty_parse
-        self.verbal_prompt = load_prompt("verbal", "v1")
+        self.verbal_parse = verbal_parse
         self._check_templates()
         self.models = {**MODELS, **(models or {})}
         http = dict(api_key_env=api_key_env, temperature=temperature, timeout_s=timeout_s, max_retries=max_retries)
@@ -141,7 +143,7 @@ class PaperJudge(Judge):
     # --- setup ------------------------------------------------------------------------------
     def _backends(self, chat, backend: str, model: str | None, conn: dict, http: dict) -> dict[str, ChatBackend]:
         """One chat backend per task (the release used different judge models); one per distinct model."""
-        tasks = ("mcas", "coverage", "rubric", "verbal")
+        tasks = tuple(TASK_INSTRUMENTS)
         if chat is not None:
             one = chat if isinstance(chat, ChatBackend) else CallableChat(chat)
             return dict.fromkeys(tasks, one)
@@ -175,6 +177,7 @@ class PaperJudge(Judge):
             ("judge.coverage", dict(q="", r="", claim="")),
             ("judge.rubric_v4.pass1", dict(q="")),
             ("judge.rubric_v4.pass2", dict(cert="", q="", r="")),
+            ("judge.verbal", dict(text="")),
         ):
             try:
                 self.ins[key].text.format(**kw)
@@ -213,10 +216,16 @@ class PaperJudge(Judge):
             {"role": "user", "content": self.ins["judge.rubric_v4.pass2"].text.format(cert=certainty, q=question, r=r)},
         ]
 
+    def verbal_messages(self, response: str) -> list[dict[str, str]]:
+        # classify_verbal(text) saw the response alone: VERB_TPL.format(text=text[:2500])
+        r = response[: self.response_chars["verbal"]]
+        return [
+            {"role": "system", "content": self.ins["judge.verbal_system"].text},
+            {"role": "user", "content": self.ins["judge.verbal"].text.format(text=r)},
+        ]
+
     # --- asking, with the reply cache ---------------------------------------------------------
     def _prompt_tag(self, task: str) -> str:
-        if task == "verbal":
-            return f"verbal.v1:{self.verbal_prompt.sha12}"
         return self.tags[task.split("_pass")[0]]
 
     def _ask(self, task: str, messages: list[list[dict[str, str]]]) -> list[ChatReply]:
@@ -351,19 +360,19 @@ class PaperJudge(Judge):
         return out
 
     def verbal(self, reqs: list[JudgeRequest]) -> list[Score]:
-        tag = "verbal-v1+release-parse"
-        msgs = [self.verbal_prompt.messages(question=r.question, response=r.response) for r in reqs]
         out = []
-        for rep in self._ask("verbal", msgs):
-            if rep.text is None:
-                out.append(Score.unscored(f"{self.name}.verbal", tag, f"verbal judge call failed: {rep.reason}"))
+        for rep in self._ask("verbal", [self.verbal_messages(r.response) for r in reqs]):
+            if rep.text is None:  # the release's or_call gave '' and so 'assert'; dispo: unscored
+                out.append(self._unscored("verbal", f"verbal judge call failed: {rep.reason}"))
                 continue
-            value, why = parse_verbal(rep.text)
-            out.append(
-                Score(f"{self.name}.verbal", tag, value, detail={"reply": rep.text[:40]})
-                if value
-                else Score.unscored(f"{self.name}.verbal", tag, why or "no answer")
-            )
+            value, why = parse_verbal(rep.text, self.verbal_parse)
+            if value is None:
+                out.append(self._unscored("verbal", why))
+                continue
+            detail: dict[str, Any] = {"reply": rep.text[:40], "rule": self.verbal_parse}
+            if why:  # release rule: neither word, defaulted to 'assert' as the script did
+                detail["defaulted"] = why
+            out.append(Score(f"{self.name}.verbal", self.tags["verbal"], value, detail=detail))
         return out
 
     def mcas5(self, reqs: list[JudgeRequest]) -> list[Score]:
@@ -389,6 +398,7 @@ class PaperJudge(Judge):
             "max_tokens": self.max_tokens,
             "response_chars": self.response_chars,
             "certainty_parse": self.certainty_parse,
+            "verbal_parse": self.verbal_parse,
             "temperature": self.temperature,
             "paper_instruments": {i.name: i.record() for i in self.instruments},
         }

@@ -89,13 +89,17 @@ def parse_rubric_json(text: str) -> tuple[dict[str, int] | None, str | None]:
     return out, None
 
 
-def parse_verbal(text: str) -> tuple[str | None, str | None]:
-    """eval/scripts/path_b2_qwen35_humble.py classify_verbal: 'assert' if ASSERT occurs in the
-    upper-cased reply, else 'hedge' if HEDGE does; the release defaulted to 'assert', dispo
-    leaves such a reply unscored."""
+def parse_verbal(text: str, rule: str = "release") -> tuple[str | None, str | None]:
+    """Arc 2's verbal label (eval/scripts/path_b2_qwen35_humble.py classify_verbal, :97-104).
+
+    Both rules: 'assert' if ASSERT occurs in the upper-cased reply, else 'hedge' if HEDGE does.
+    rule=release, as the script ran: a reply with neither word is 'assert' (:104); the published
+    2x2 tables were computed that way. The value comes back with the reason it was defaulted.
+    rule=strict: such a reply is unparseable (value None, the reason)."""
     up = text.upper()
     if "ASSERT" in up:
         return "assert", None
     if "HEDGE" in up:
         return "hedge", None
-    return None, f"neither ASSERT nor HEDGE in the verbal judge's reply {_short(text)}"
+    why = f"neither ASSERT nor HEDGE in the verbal judge's reply {_short(text)}"
+    return ("assert", why + "; read as assert (the release's rule)") if rule == "release" else (None, why)

@@ -5,6 +5,7 @@ release text changes the version string and every cache key."""
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -193,6 +194,97 @@ def test_rubric_json_is_found_inside_prose_as_the_release_did(reference_dir):
     assert s.value["factual_accuracy"] == 4 and s.detail["certainty"] == "AMBIGUOUS"
 
 
+# --- arc-2 verbal ASSERT/HEDGE ---------------------------------------------------------------------
+VERBAL_FILE = "eval/scripts/path_b2_qwen35_humble.py"
+
+
+def release_constant(repo: Path, path: str, name: str) -> str:
+    """A module-level string constant of a release file, by Python's own evaluation of its literal
+    (independent of dispo.core.paper_source)."""
+    tree = ast.parse((repo / path).read_text(encoding="utf-8"))
+    node = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", None) == name)
+    return ast.literal_eval(node.value)
+
+
+def test_verbal_instruments_are_the_release_constants_identical_in_its_three_scripts(reference_dir):
+    for key, name in (("judge.verbal_system", "VERB_SYS"), ("judge.verbal", "VERB_TPL")):
+        assert INSTRUMENTS[key].path == VERBAL_FILE
+        want = release_constant(reference_dir, VERBAL_FILE, name)
+        assert text(reference_dir, key) == want
+        # the Gemma sweep and the cohort baseline sent the same text (paper_source.py's comment)
+        for other in ("eval/scripts/path_b2_tempering.py", "eval/scripts/baseline_crossmodel.py"):
+            assert release_constant(reference_dir, other, name) == want, (other, name)
+
+
+def test_verbal_sends_the_release_prompt_with_the_response_alone_cut_at_2500(reference_dir):
+    j, fake = judge(reference_dir, ["HEDGE"])
+    response = 'I think "roux" is ' + "z" * 2480 + "BEYOND-2500" + "w" * 100
+    [s] = j.verbal([JudgeRequest(question="QUESTION-NOT-SENT", response=response)])
+    verb_sys = release_constant(reference_dir, VERBAL_FILE, "VERB_SYS")
+    verb_tpl = release_constant(reference_dir, VERBAL_FILE, "VERB_TPL")
+    assert fake.sent == [
+        (
+            [
+                {"role": "system", "content": verb_sys},
+                {"role": "user", "content": verb_tpl.format(text=response[:2500])},
+            ],
+            5,
+        )
+    ]
+    user = fake.sent[0][0][1]["content"]
+    assert response[:2500] in user and "BEYOND-2500" not in user and "QUESTION-NOT-SENT" not in user
+    assert "{text}" not in user
+    sha = hashlib.sha256((reference_dir / VERBAL_FILE).read_bytes()).hexdigest()
+    assert s.ok and s.value == "hedge" and s.scorer == "paper.verbal" and s.version == "verbal-paper-" + sha[:12]
+    assert sha[:12] in j.version
+
+
+def test_verbal_cut_follows_judge_response_chars(reference_dir):
+    j, fake = judge(reference_dir, ["ASSERT"], response_chars={"verbal": 1500})  # baseline_crossmodel.py:198's cut
+    j.verbal([JudgeRequest("q", "a" * 1500 + "BEYOND-1500")])
+    assert "BEYOND-1500" not in fake.sent[0][0][1]["content"] and "a" * 1500 in fake.sent[0][0][1]["content"]
+
+
+@pytest.mark.parametrize(
+    "reply,value",
+    [("ASSERT", "assert"), ("hedge", "hedge"), ("**HEDGE**", "hedge"), (" Assert.\n", "assert")],
+)
+def test_verbal_reads_assert_then_hedge_as_the_release(reference_dir, reply, value):
+    for rule in ("release", "strict"):
+        j, _ = judge(reference_dir, [reply], verbal_parse=rule)
+        [s] = j.verbal([JudgeRequest("q", "r")])
+        assert s.ok and s.value == value and "defaulted" not in s.detail
+
+
+def test_verbal_assert_is_tested_before_hedge(reference_dir):
+    # classify_verbal tests 'ASSERT' in txt first: a reply naming both is assert
+    j, _ = judge(reference_dir, ["HEDGE, not ASSERT"])
+    assert j.verbal([JudgeRequest("q", "r")])[0].value == "assert"
+
+
+@pytest.mark.parametrize("reply", ["", "I cannot classify this.", "DELIVERY: CONFIDENT"])
+def test_verbal_garbage_release_rule_reads_assert_and_says_so(reference_dir, reply):
+    # path_b2_qwen35_humble.py:104 returns 'assert' when neither word is found; the 2x2 tables ran so
+    j, _ = judge(reference_dir, [reply])  # verbal_parse=release, the default
+    [s] = j.verbal([JudgeRequest("q", "r")])
+    assert s.ok and s.value == "assert" and s.detail["rule"] == "release"
+    assert "neither ASSERT nor HEDGE" in s.detail["defaulted"]
+
+
+@pytest.mark.parametrize("reply", ["", "I cannot classify this.", "DELIVERY: CONFIDENT"])
+def test_verbal_garbage_strict_rule_is_unscored_with_the_reason(reference_dir, reply):
+    j, _ = judge(reference_dir, [reply], verbal_parse="strict")
+    [s] = j.verbal([JudgeRequest("q", "r")])
+    assert s.status == "unscored" and s.value is None and "neither ASSERT nor HEDGE" in s.reason
+    assert s.version.startswith("verbal-paper-")
+
+
+def test_verbal_failed_call_is_unscored_never_assert(reference_dir):
+    j, _ = judge(reference_dir, [ChatError("HTTP 502 bad gateway")])
+    [s] = j.verbal([JudgeRequest("q", "r")])
+    assert s.status == "unscored" and "HTTP 502" in s.reason
+
+
 # --- provenance: manifest, version, cache ------------------------------------------------------------
 def test_manifest_records_every_instrument_sha256(reference_dir, tmp_path):
     from dispo.core.runs import Run
@@ -213,8 +305,10 @@ def test_manifest_records_every_instrument_sha256(reference_dir, tmp_path):
     assert j.tags["mcas"] == "mcas-paper-" + got["mcas.phase0_judge"]["sha256"][:12]
     assert j.tags["coverage"] == "coverage-paper-" + got["judge.coverage"]["sha256"][:12]
     assert j.tags["rubric"] == "rubric-paper-" + got["judge.rubric_v4.pass2"]["sha256"][:12]
+    assert j.tags["verbal"] == "verbal-paper-" + got["judge.verbal"]["sha256"][:12]
     assert all(
-        got[k]["sha256"][:12] in j.version for k in ("mcas.phase0_judge", "judge.coverage", "judge.rubric_v4.pass1")
+        got[k]["sha256"][:12] in j.version
+        for k in ("mcas.phase0_judge", "judge.coverage", "judge.rubric_v4.pass1", "judge.verbal")
     )
 
 
@@ -244,6 +338,19 @@ def test_a_changed_release_text_changes_version_tags_and_cache_keys(reference_di
     assert b.version != a.version and sb.version != sa.version
     assert b.tags["mcas"] == a.tags["mcas"] and b.tags["rubric"] == a.tags["rubric"]  # other files unchanged
 
+    # the verbal judge's file: its tag, the judge's version and its cache key change
+    vreq = [JudgeRequest("q", "r")]
+    a.verbal(vreq)
+    n = len(fake.sent)
+    PaperJudge(paper_repo=str(repo), chat=fake, cache_dir=cache).verbal(vreq)
+    assert len(fake.sent) == n  # cached
+    f = repo / VERBAL_FILE
+    f.write_text(f.read_text().replace("Reply: ASSERT or HEDGE", "Reply: ASSERT or HEDGE."))
+    c = PaperJudge(paper_repo=str(repo), chat=fake, cache_dir=cache)
+    c.verbal(vreq)
+    assert len(fake.sent) == n + 1 and fake.sent[-1][0][1]["content"].endswith("Reply: ASSERT or HEDGE.")
+    assert c.tags["verbal"] != b.tags["verbal"] and c.version != b.version and c.tags["coverage"] == b.tags["coverage"]
+
 
 def test_no_endpoint_is_one_config_line(reference_dir):
     with pytest.raises(ConfigError) as e:
@@ -259,6 +366,8 @@ def test_no_endpoint_is_one_config_line(reference_dir):
         get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", response_chars={"coverage": "x"})
     with pytest.raises(ConfigError, match="certainty_parse"):
         get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", certainty_parse="loose")
+    with pytest.raises(ConfigError, match="judge.verbal_parse must be one of release, strict"):
+        get_judge("paper", paper_repo=str(reference_dir), base_url="http://h/v1", verbal_parse="loose")
 
 
 def test_openai_backend_sends_the_release_call(reference_dir, server, cache_dir):
@@ -301,7 +410,21 @@ def test_config_values_are_the_release_facts():
         MAX_TOKENS["rubric_pass2"],
         RESPONSE_CHARS["rubric"],
     )
-    assert facts["arc2"]["judge"]["model"] == MODELS["verbal"]
+    verb = facts["arc2"]["judge"]
+    assert (verb["model"], verb["verbal_max_tokens"], verb["verbal_response_chars"]) == (
+        MODELS["verbal"],
+        MAX_TOKENS["verbal"],
+        RESPONSE_CHARS["verbal"],
+    )
+    assert conf["verbal_parse"] == "release"
+
+
+def test_verbal_cut_and_tokens_are_the_release_script(reference_dir):
+    # the facts above, checked against the script itself (path_b2_qwen35_humble.py:68, :100)
+    src = (reference_dir / VERBAL_FILE).read_text(encoding="utf-8")
+    assert "def or_call(messages, max_tok=%d):" % MAX_TOKENS["verbal"] in src
+    assert "VERB_TPL.format(text=text[:%d])" % RESPONSE_CHARS["verbal"] in src
+    assert "or_call([" in src.split("def classify_verbal(text):")[1].split("\n")[1]  # no max_tok: the default
 
 
 def test_mcas_cut_in_the_release_prompt_is_the_fact(reference_dir):

@@ -310,7 +310,7 @@ class Arc2Tempering(Recipe):
         self.rep_seeds = list(seeds)
         self.axis = DISPOSITION_AXES[a["disposition"]]
         self.domain = make_domain(self.cfg)
-        self.judge = make_judge(self.cfg)
+        self.judge = self.given_judge or make_judge(self.cfg)
         self._lm = None
 
     @property

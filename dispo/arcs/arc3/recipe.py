@@ -182,7 +182,7 @@ class Arc3Sidecar(Recipe):
                     f"arc3 needs split '{split}' but domain {self.domain.name} has {', '.join(self.domain.splits)}; "
                     f"use domain=chef (two independent prompt generators)"
                 )
-        self.judge = make_judge(self.cfg)
+        self.judge = self.given_judge or make_judge(self.cfg)
         self._lm = None
         self._lm_name: str | None = None
 
