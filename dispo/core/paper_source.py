@@ -59,13 +59,11 @@ INSTRUMENTS: dict[str, Location] = {
     "judge.coverage": Location("eval/scripts/v1_full_v2.py", "CLAIM_TEMPLATE"),
     "fresh.checklist_system": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_SYS"),
     "fresh.checklist": Location("eval/scripts/v1_full_v2.py", "CHECKLIST_GEN_TEMPLATE"),
-<<<<<<< HEAD
     # arc-2 verbal (ASSERT/HEDGE) judge: path_b2_qwen35_humble.py, the Qwen3.5 humble sweep whose 2x2
     # tables arc 2 reports. path_b2_tempering.py (Gemma) and baseline_crossmodel.py (the cohort
     # baseline) define the identical VERB_SYS/VERB_TPL (tests/judges/test_paper.py checks it).
     "judge.verbal_system": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_SYS"),
     "judge.verbal": Location("eval/scripts/path_b2_qwen35_humble.py", "VERB_TPL"),
-=======
     # arc-3 fresh scenario generator (v1_full.py:54-84): also dispo's chef pool generator
     "fresh.scenario_system": Location("eval/scripts/v1_full.py", "sys_msg", "gen_fresh_prompts"),
     "fresh.scenario": Location("eval/scripts/v1_full.py", "user", "gen_fresh_prompts"),
@@ -76,7 +74,6 @@ INSTRUMENTS: dict[str, Location] = {
 DATA: dict[str, Location] = {
     # type 4: the 6 boundary categories with their counts, descriptions and seed questions
     "data.boundary_categories": Location("scripts/step13_boundary_cases.py", "BOUNDARY_CATEGORIES"),
->>>>>>> main
 }
 
 
@@ -142,6 +139,17 @@ def _chatml_turn(text: str, role: str, where: str) -> str:
     return text[i + len(start) : j]
 
 
+def _parse(root: Path, rel: str) -> tuple[bytes, ast.Module]:
+    """(bytes, syntax tree) of a release file, never run; one ConfigError line if it is not Python."""
+    raw = (root / rel).read_bytes()
+    try:
+        return raw, ast.parse(raw.decode("utf-8"))
+    except (SyntaxError, UnicodeDecodeError) as e:
+        raise ConfigError(
+            f"cannot parse {root / rel} ({type(e).__name__}); is paper.repo the paper's release?"
+        ) from None
+
+
 def read_instrument(repo: str | Path | None, name: str) -> Instrument:
     """Read one instrument (a key of INSTRUMENTS, with or without the 'paper:' prefix)."""
     key = name[len(PREFIX) :] if name.startswith(PREFIX) else name
@@ -149,14 +157,8 @@ def read_instrument(repo: str | Path | None, name: str) -> Instrument:
         raise ConfigError(f"unknown paper instrument '{key}'; valid: {', '.join(sorted(INSTRUMENTS))}")
     root = check_repo(repo)
     loc = INSTRUMENTS[key]
-    raw = (root / loc.path).read_bytes()
+    raw, tree = _parse(root, loc.path)
     where = f"{loc.path}:{(loc.function + '.') if loc.function else ''}{loc.name}"
-    try:
-        tree = ast.parse(raw.decode("utf-8"))
-    except (SyntaxError, UnicodeDecodeError) as e:
-        raise ConfigError(
-            f"cannot parse {root / loc.path} ({type(e).__name__}); is paper.repo the paper's release?"
-        ) from None
     body = tree.body
     if loc.function:
         fn = next(
@@ -223,13 +225,7 @@ def read_literal(repo: str | Path | None, name: str) -> tuple[object, Instrument
         raise ConfigError(f"unknown paper data '{name}'; valid: {', '.join(sorted(DATA))}")
     root = check_repo(repo)
     loc = DATA[name]
-    raw = (root / loc.path).read_bytes()
-    try:
-        tree = ast.parse(raw.decode("utf-8"))
-    except (SyntaxError, UnicodeDecodeError) as e:
-        raise ConfigError(
-            f"cannot parse {root / loc.path} ({type(e).__name__}); is paper.repo the paper's release?"
-        ) from None
+    raw, tree = _parse(root, loc.path)
     assign = next(
         (
             n

@@ -335,17 +335,9 @@ def make_teachers(
     roles: dict[str, RoleConfig], seed: int = 0, teacher_factory: Callable | None = None, progress: bool = False
 ) -> dict[str, Any]:
     """One teacher per role (roles on the same local model share one loaded copy)."""
-    from dispo.arcs.arc1.teachers import build_teacher
+    from dispo.arcs.arc1.teachers import build_teacher, shared_model_loader
 
-    lms: dict[str, Any] = {}
-
-    def shared_loader(spec):
-        from dispo.models.loading import load_model
-
-        k = json.dumps(spec, sort_keys=True, default=str)
-        if k not in lms:
-            lms[k] = load_model(spec)
-        return lms[k]
+    shared_loader = shared_model_loader()
 
     out = {}
     for role, rc in roles.items():

@@ -10,7 +10,6 @@ endpoint). Used by arc 1's `pool` stage (arc.train_pool=generated) and by `dispo
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from dispo.core.errors import ConfigError
@@ -31,7 +30,7 @@ def pool_settings(cfg: dict, split: str):
 
 def pool_teachers(cfg: dict, progress: bool = False):
     """(scenario teacher, checklist teacher) from `pool.teacher`; they share one loaded model."""
-    from dispo.arcs.arc1.teachers import build_teacher
+    from dispo.arcs.arc1.teachers import build_teacher, shared_model_loader
 
     pc = cfg.get("pool") or {}
     tcfg = pc.get("teacher")
@@ -40,15 +39,7 @@ def pool_teachers(cfg: dict, progress: bool = False):
             "pool.teacher needs a model (e.g. pool.teacher.model=smollm2-135m, or backend=openai + base_url)"
         )
     tcfg = {k: v for k, v in tcfg.items() if v is not None}
-    lms: dict[str, Any] = {}
-
-    def shared_loader(spec):
-        from dispo.models.loading import load_model
-
-        k = json.dumps(spec, sort_keys=True, default=str)
-        if k not in lms:
-            lms[k] = load_model(spec)
-        return lms[k]
+    shared_loader = shared_model_loader()
 
     seed = int(cfg.get("seed", 0))
     dec = dict(pc.get("decoding") or {})

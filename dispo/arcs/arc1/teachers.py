@@ -259,6 +259,22 @@ class OpenAITeacher(Teacher):
         }
 
 
+def shared_model_loader() -> Callable[[Any], Any]:
+    """A model loader that loads each distinct spec once: teacher roles on the same local model
+    (the four stages, the data-type roles, the pool's two teachers) share one copy in memory."""
+    lms: dict[str, Any] = {}
+
+    def load(spec):
+        from dispo.models.loading import load_model
+
+        k = json.dumps(spec, sort_keys=True, default=str)
+        if k not in lms:
+            lms[k] = load_model(spec)
+        return lms[k]
+
+    return load
+
+
 def build_teacher(
     stage_cfg: dict,
     default_decoding: dict,
@@ -338,15 +354,8 @@ class TeacherPipeline:
         default_dec = dict(tcfg.get("decoding") or {})
         teachers: dict[str, Teacher] = {}
         shared: dict[str, Teacher] = {}  # stages with the same model and decoding share one teacher
-        lms: dict[str, Any] = {}  # and stages on the same local model share one loaded copy, whatever their decoding
-
-        def shared_loader(spec):
-            from dispo.models.loading import load_model
-
-            k = json.dumps(spec, sort_keys=True, default=str)
-            if k not in lms:
-                lms[k] = load_model(spec)
-            return lms[k]
+        # stages on the same local model share one loaded copy, whatever their decoding
+        shared_loader = shared_model_loader()
 
         for s in STAGES:
             scfg = dict(stages.get(s) or {})
