@@ -20,11 +20,10 @@ import yaml
 
 from dispo.core.config import compose_config
 from dispo.core.errors import ConfigError
+from tests.helpers.release import PAPER_REPO
 
 ROOT = Path(__file__).resolve().parents[2]
-REPO = Path(os.environ.get("DISPO_PAPER_REPO") or ROOT.parent / "shared" / "reference" / "tinman-dd")
-if not REPO.is_dir():
-    REPO = Path("/work/shared/reference/tinman-dd")
+REPO = PAPER_REPO
 needs_repo = pytest.mark.skipif(not REPO.is_dir(), reason="the paper's release checkout is not here")
 
 

@@ -7,19 +7,15 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import pytest
 
 from dispo.arcs.arc1.teachers import Teacher
 from dispo.core.errors import ConfigError
 from dispo.core.types import Item, Score
+from tests.helpers.release import PAPER_REPO
 
-ROOT = Path(__file__).resolve().parents[3]
-REPO = Path(os.environ.get("DISPO_PAPER_REPO") or ROOT.parent / "shared" / "reference" / "tinman-dd")
-if not REPO.is_dir():
-    REPO = Path("/work/shared/reference/tinman-dd")
+REPO = PAPER_REPO
 pytestmark = pytest.mark.skipif(not REPO.is_dir(), reason="the paper's release checkout is not here")
 
 
