@@ -47,7 +47,7 @@ ARC_OVERRIDES = {
 }
 
 
-def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path) -> dict[str, Any]:
+def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path, falsify: list[str]) -> dict[str, Any]:
     from dispo.arcs.train_run import run_train
     from dispo.falsify.run import falsify_run
     from dispo.reporting.health import health
@@ -63,12 +63,13 @@ def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path) -> dict[st
     marker.write_text(str(run.dir))
     train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    falsified = falsify_run(run.dir, [])
+    falsified = falsify_run(run.dir, falsify)
     falsify_s = time.perf_counter() - t0
     return {
         "arc": arc,
         "command": f"dispo train {arc} " + " ".join(overrides),
         "run_dir": str(run.dir),
+        "falsify_command": " ".join(["dispo falsify", str(run.dir), *falsify]),
         "seconds": {"train": round(train_s, 1), "falsify": round(falsify_s, 1)},
         "verdicts": falsified.get("summary"),
         "health": health(run.dir, arc, falsified),
@@ -90,6 +91,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--only", nargs="*", choices=sorted(ARC_OVERRIDES), help="arcs to run (default all three)")
     ap.add_argument("--model", help="one model for every arc instead of the per-arc defaults")
+    ap.add_argument(
+        "--falsify",
+        nargs="*",
+        default=[],
+        help="falsify overrides for every arc, e.g. falsify.seeds=[1,2] (default: falsify's own defaults)",
+    )
     ap.add_argument("--runs", type=Path, default=Path(os.environ.get("DISPO_RUNS", "runs")) / "experiment")
     args = ap.parse_args(argv)
 
@@ -101,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     arcs = args.only or list(ARC_OVERRIDES)
     t0 = time.perf_counter()
     try:
-        done = [run_arc(a, args.preset, args.model, args.runs) for a in arcs]
+        done = [run_arc(a, args.preset, args.model, args.runs, args.falsify) for a in arcs]
     except DispoError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
@@ -115,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "title": f"The three arcs at arc.preset={args.preset}, each falsified (bench/experiment.py)",
         "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
-        "settings": {"preset": args.preset, "model": args.model or "per arc (see runs)"},
+        "settings": {
+            "preset": args.preset,
+            "model": args.model or "per arc (see runs)",
+            "falsify_overrides": args.falsify,
+        },
         "seconds_total": round(time.perf_counter() - t0, 1),
         "runs": [
             {
@@ -125,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                 "falsify_s": d["seconds"]["falsify"],
                 "healthy": all(h["ok"] is not False for h in d["health"].values()),
                 "command": d["command"],
+                "falsify_command": d["falsify_command"],
                 "health": d["health"],
                 "verdicts": d["verdicts"],
             }
