@@ -28,7 +28,7 @@ def runs(
     from rich.table import Table
 
     from dispo.core.paths import runs_root
-    from dispo.core.runs import list_runs
+    from dispo.core.runs import list_runs, status_of
 
     root = root if root is not None else runs_root()
     found = list_runs(root)
@@ -42,7 +42,7 @@ def runs(
         try:
             m = json.loads((p / "manifest.json").read_text())
             res = json.loads((p / "results.json").read_text()) if (p / "results.json").exists() else {}
-            t.add_row(p.name, m.get("command", "?"), m.get("model", "?"), m.get("status", "?"), _headline(res))
+            t.add_row(p.name, m.get("command", "?"), m.get("model", "?"), status_of(p, m), _headline(res))
         except (OSError, json.JSONDecodeError):
             t.add_row(p.name, "?", "?", "corrupt", "")
     Console().print(t)
@@ -62,7 +62,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<i
     from rich.panel import Panel
     from rich.syntax import Syntax
 
-    from dispo.core.runs import Run
+    from dispo.core.runs import Run, status_of
 
     run = Run.open(run_dir)
     con = Console()
@@ -71,6 +71,7 @@ def show(run_dir: Path = typer.Argument(..., help="A run directory, e.g. runs/<i
     brief = {
         k: m.get(k) for k in ("command", "model", "status", "started", "ended", "git_commit", "seed", "device", "error")
     }
+    brief["status"] = status_of(run.dir, m)
     brief["stages"] = {k: v.get("status") for k, v in (m.get("stages") or {}).items()}
     brief["packages"] = m.get("packages")
     con.print(Panel(Syntax(json.dumps(brief, indent=2), "json"), title="manifest.json"))

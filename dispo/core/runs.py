@@ -351,6 +351,28 @@ class Run:
             return {}
 
 
+def status_of(path: str | Path, manifest: dict) -> str:
+    """The run's status as a user should read it: a manifest that says "running" while no
+    process holds the run's lock was left by a process that died (killed, out of memory, power):
+    "interrupted", which `dispo train`/`dispo eval` with the same config resumes."""
+    status = str(manifest.get("status", "?"))
+    if status != "running":
+        return status
+    try:
+        fd = os.open(Path(path) / ".lock", os.O_RDWR)
+    except OSError:
+        return status  # a run dir from before runs took locks: nothing to tell
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return status  # a live process holds it
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return "interrupted"
+    finally:
+        os.close(fd)
+
+
 def list_runs(root: str | Path | None = None) -> list[Path]:
     root = Path(root) if root is not None else runs_root()
     if not root.exists():

@@ -48,3 +48,29 @@ def test_cli_accepts_verbose_flag_and_lists_it(tmp_path):
     assert r.returncode == 0, r.stderr
     r = run_dispo("--help", cwd=tmp_path, env={**os.environ, "COLUMNS": "120"})
     assert "--verbose" in r.stdout and "-v" in r.stdout
+
+
+FETCH = """
+import sys
+from dispo.models import embedded
+
+def ensure(name):  # what the GGUF conversion draws, without downloading anything
+    from tqdm.auto import tqdm
+    for _ in tqdm(range(3), desc="Converting and de-quantizing GGUF tensors"):
+        pass
+    return "/nowhere"
+
+embedded.ensure = ensure
+from dispo.cli import main
+sys.argv = ["dispo", *sys.argv[1:], "fetch", "smollm2-135m"]
+main()
+"""
+
+
+def test_fetch_hides_the_gguf_conversion_bar_unless_verbose():
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "TQDM_"))}
+    quiet = subprocess.run([sys.executable, "-c", FETCH], capture_output=True, text=True, env=e, timeout=120)
+    loud = subprocess.run([sys.executable, "-c", FETCH, "-v"], capture_output=True, text=True, env=e, timeout=120)
+    assert quiet.returncode == 0 and "ready at /nowhere" in quiet.stdout, quiet.stderr
+    assert "de-quantizing" not in quiet.stderr, quiet.stderr
+    assert loud.returncode == 0 and "de-quantizing" in loud.stderr, loud.stderr

@@ -71,3 +71,36 @@ def test_atomic_write_leaves_old_file_when_writer_dies(tmp_path, monkeypatch):
         atomic.write_json(p, {"v": 2})
     assert json.loads(p.read_text()) == {"v": 1}
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+
+
+def test_a_run_whose_process_died_reads_interrupted_not_running(tmp_path):
+    """A SIGKILLed run leaves status "running" in its manifest; `dispo runs` and `dispo show`
+    must not say it is still running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from dispo.core.runs import status_of
+    from tests.helpers.cli import run_dispo
+
+    code = (
+        "import sys, time; from dispo.core.runs import Run; "
+        f"r = Run.create('eval', {{'x': 1}}, 'm', root={str(tmp_path)!r}); print(r.dir, flush=True); time.sleep(120)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        run_dir = proc.stdout.readline().strip()
+        m = json.loads(open(os.path.join(run_dir, "manifest.json")).read())
+        assert m["status"] == "running" and status_of(run_dir, m) == "running"  # its process holds the lock
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    time.sleep(0.1)
+    assert status_of(run_dir, m) == "interrupted"
+    done = Run.create("eval", {"x": 2}, "m", root=tmp_path)
+    done.finish()
+    assert status_of(done.dir, done.manifest) == "completed"
+    r = run_dispo("runs", "--root", str(tmp_path), env={**os.environ, "COLUMNS": "240"})
+    assert r.returncode == 0 and "interrupted" in r.stdout and "completed" in r.stdout, r.stdout + r.stderr
+    assert "running" not in r.stdout, r.stdout
