@@ -143,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
             for d in done
         ],
         "rows": claim_rows(run_dirs),
+        # the health checks flat, one row each, so that bench/results.md shows every one
+        "checks": [
+            {"arc": d["arc"], "check": k, "ok": v["ok"], "detail": v["detail"]}
+            for d in done
+            for k, v in d["health"].items()
+        ],
         "report": str(report),
     }
     out_path(name).write_text(json.dumps(result, indent=2, default=str) + "\n")

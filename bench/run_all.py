@@ -267,7 +267,7 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
             lines += ["Machine: " + ", ".join(f"{k}={v}" for k, v in r["machine"].items()), ""]
         if r.get("settings"):
             lines += ["Settings: " + ", ".join(f"{k}={v}" for k, v in r["settings"].items()), ""]
-        for key in ("rows", "runs"):
+        for key in ("rows", "runs", "checks"):
             if isinstance(r.get(key), list) and r[key]:
                 lines += table(
                     [
@@ -279,7 +279,7 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
         rest = {
             k: v
             for k, v in r.items()
-            if k not in ("name", "title", "machine", "settings", "rows", "runs", "notes", "skipped")
+            if k not in ("name", "title", "machine", "settings", "rows", "runs", "checks", "notes", "skipped")
         }
         flat = list(_flat(rest))
         if flat:

@@ -1,0 +1,39 @@
+"""bench/run_all.py's summary: every row of an experiment's claims, runs and health checks
+reaches bench/results.md (the file README links for the measured numbers)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _run_all():
+    spec = importlib.util.spec_from_file_location("run_all", BENCH / "run_all.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_summary_renders_claims_runs_and_every_health_check(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    doc = {
+        "title": "The three arcs",
+        "settings": {"preset": "small", "falsify_overrides": ["falsify.seeds=[1]"]},
+        "runs": [{"arc": "arc2", "train_s": 812.5, "healthy": False, "health": {"nested": {"ok": True}}}],
+        "rows": [{"arc": "arc2", "claim": "lam0.5:pass@1", "claimed_delta": -0.0208, "verdict": "INCONCLUSIVE"}],
+        "checks": [
+            {"arc": "arc2", "check": "no_arm_fully_truncated", "ok": True, "detail": "base 0.00, lam0.5 0.02"},
+            {"arc": "arc3", "check": "both_probe_classes", "ok": False, "detail": "0 positives of 64 train items"},
+        ],
+    }
+    (results / "arcs_small.json").write_text(json.dumps(doc))
+    md = _run_all().summarise(results).read_text()
+    assert "## The three arcs" in md and "falsify.seeds=[1]" in md
+    assert "| arc2 | lam0.5:pass@1 | -0.0208 | INCONCLUSIVE |" in md
+    assert "| arc2 | 812.5 | False |" in md  # the nested health dict is left to the checks table
+    assert "| arc3 | both_probe_classes | False | 0 positives of 64 train items |" in md
+    assert "| arc2 | no_arm_fully_truncated | True | base 0.00, lam0.5 0.02 |" in md
