@@ -82,7 +82,7 @@ def was_significant(claim: dict, alpha: float) -> bool:
 
 def compare(claim: dict, new: dict, alpha: float) -> tuple[str, str]:
     """How a re-measurement `new` stands against the claim: ("none", why) when it has no delta,
-    ("flip", why) for a sign flip, ("lost", why) when a significant claim is no longer
+    ("flip", why) for a sign flip or an effect re-measured as exactly 0, ("lost", why) when a significant claim is no longer
     significant (Holm-consistent p), else ("ok", "")."""
     d0, d1 = claim.get("delta"), new.get("delta")
     if d1 is None:
@@ -93,7 +93,9 @@ def compare(claim: dict, new: dict, alpha: float) -> tuple[str, str]:
     if d0 is None:
         return "none", "the claim has no delta to compare with"
     if d0 != 0 and (d1 == 0 or math.copysign(1, d0) != math.copysign(1, d1)):
-        return "flip", f"sign flipped: claimed {d0:+.4f}, re-measured {d1:+.4f} (n {new.get('n_pairs')})"
+        # a re-measured 0 is treated as a flip (the claimed direction is not reproduced) but said as it is
+        what = "effect vanished" if d1 == 0 else "sign flipped"
+        return "flip", f"{what}: claimed {d0:+.4f}, re-measured {d1:+.4f} (n {new.get('n_pairs')})"
     pa = adjusted_p(claim, new.get("p"))
     if was_significant(claim, alpha) and (pa is None or pa >= alpha):
         return "lost", (

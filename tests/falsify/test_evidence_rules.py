@@ -163,3 +163,14 @@ def test_undefined_statistic_is_null_and_outside_holm():
         paired_claim(wrongless, treat, "hallucination_rate")["undefined"]
         == "hallucination_rate is undefined: no wrong item in baseline"
     )
+
+
+def test_a_reproduced_zero_is_a_vanished_effect_and_a_reversal_is_a_flip():
+    from dispo.falsify.checks import compare
+
+    claim = {"delta": -0.0625, "p_holm": 0.75, "p": 0.125}
+    kind, why = compare(claim, {"delta": 0.0, "p": 1.0, "n_pairs": 64}, 0.05)
+    assert kind == "flip" and why.startswith("effect vanished: claimed -0.0625, re-measured +0.0000 (n 64)"), why
+    kind, why = compare(claim, {"delta": 0.05, "p": 0.5, "n_pairs": 64}, 0.05)
+    assert kind == "flip" and why.startswith("sign flipped: claimed -0.0625, re-measured +0.0500"), why
+    assert compare(claim, {"delta": -0.03, "p": 0.5, "n_pairs": 64}, 0.05) == ("ok", "")
