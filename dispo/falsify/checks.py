@@ -674,6 +674,22 @@ def _arc2_intervention(claim: dict, ctx: FalsifyContext) -> dict:
     )
 
 
+def _class_counts(path) -> tuple[int, int]:
+    """(positives, negatives) of a features file's labels, read before the probe's loader, which
+    refuses a one-class file."""
+    import numpy as np
+
+    from dispo.probes.features import load_npz
+
+    arr = load_npz(path)
+    if "y" not in arr:
+        from dispo.core.errors import InputFileError
+
+        raise InputFileError(f"{path}: missing field 'y' (has {', '.join(sorted(arr))}); save X (n, d) and y (n,)")
+    y = np.asarray(arr["y"], dtype=float).ravel()
+    return int((y > 0).sum()), int((y <= 0).sum())
+
+
 def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     """Refit the probe on the claim's train features and score the fresh split from the
     independent generator: a probe that only separates within distribution collapses here."""
@@ -697,25 +713,33 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     min_ac = float(rc.get("min_assert_correct", ctx.cfg["probe_min_assert_correct"]))
     C = float(claim.get("C", ctx.cfg["probe_C"]))
     xk = rc.get("x_key", "X")
-    tr, te = P.load(tp, x_key=xk), P.load(fp, x_key=xk)
     ev = {
         "how": f"refit the probe (C {C}) on {train} and scored {fresh}",
         "train": str(train),
         "fresh": str(fresh),
         "C": C,
         "min_assert_correct": min_ac,
-        "n": int(len(te.y)),
     }
-    if len(set(te.y.tolist())) < 2:
+    # an AUC or asymmetry on a handful of items in one class is noise, in either direction: too
+    # few of a class (one class included) leaves the claim not checked, never passed or failed
+    need = int(ctx.cfg["probe_min_class"])
+    counts = {name: _class_counts(p) for name, p in (("train", tp), ("fresh", fp))}
+    ev["class_counts"] = {k: {"positive": p, "negative": n} for k, (p, n) in counts.items()}
+    ev["n"] = sum(counts["fresh"])
+    short = [f"{k} {p} positive / {n} negative" for k, (p, n) in counts.items() if min(p, n) < need]
+    if short:
         return _result(
-            "fail",
-            f"fresh-collapse: the fresh split has a single class ({int(te.y.sum())}/{len(te.y)} positives); "
-            "the probe's numbers cannot transfer",
+            "skipped",
+            f"too few items of a class for the probe's AUC to mean anything ({'; '.join(short)}; "
+            f"need >= {need} of each, falsify.probe_min_class)",
             evidence=ev,
         )
+    tr, te = P.load(tp, x_key=xk), P.load(fp, x_key=xk)
     out = P.transfer(tr, te, C=C, min_assert_correct=min_ac)
     auc = float(out["auc"])
     asym = (out.get("balanced") or {}).get("asymmetry")
+    if asym is not None and not math.isfinite(asym):
+        asym = None  # no threshold met the balanced gate: undefined, said as n/a
     bars = ctx.cfg["probe_bars"]
     ok = auc >= bars["fresh_auc"] and asym is not None and asym <= bars["fresh_asymmetry"]
     ev.update(auc=auc, asymmetry=asym)

@@ -249,3 +249,46 @@ def test_arc2_intervention_record_is_reapplied_by_falsify():
         damped = logits()
     assert not torch.allclose(base, damped, atol=1e-6)
     assert torch.equal(logits(), base)
+
+
+def test_probe_on_a_handful_of_positives_is_not_checked_never_survives(tmp_path):
+    """The first real experiment's arc 3 (Qwen2.5-Coder-0.5B on chef): 2 correct of 40 train
+    items and 1 of 36 fresh; the refit probe's fresh AUC cleared the bar on that one item. An AUC
+    on one positive is noise: the claim must stay INCONCLUSIVE, with the class counts as the reason."""
+    rng = np.random.default_rng(1)
+    d = 16
+    y_tr = np.zeros(40, dtype=int)
+    y_tr[:2] = 1
+    y_fr = np.zeros(36, dtype=int)
+    y_fr[0] = 1
+    X_tr, X_fr = rng.normal(size=(40, d)), rng.normal(size=(36, d))
+    X_tr[:, 0] += np.where(y_tr == 1, 3.0, -3.0)  # the cue holds on both splits: the refit would "pass"
+    X_fr[:, 0] += np.where(y_fr == 1, 3.0, -3.0)
+    cfg = compose_config(["model=tiny-llama"])
+    claim = {
+        "id": "probe.fresh.auc@C=0.1",
+        "kind": "probe",
+        "metric": "probe_auc",
+        "value": 0.86,
+        "C": 0.1,
+        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
+    }
+    for fresh_y in (y_fr, np.zeros(36, dtype=int)):  # one positive; then one class only
+        run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
+        run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr)
+        run.write_npz("artifacts/fresh.npz", X=X_fr, y=fresh_y)
+        run.write_results({}, [claim])
+        run.finish()
+        c = falsify_run(run.dir, progress=False)["claims"][0]
+        a = c["checks"]["arc_specific"]
+        assert a["status"] == "skipped" and c["verdict"] == "INCONCLUSIVE", c
+        assert "train 2 positive / 38 negative" in a["reason"], a["reason"]
+        assert f"fresh {int(fresh_y.sum())} positive" in a["reason"] and "need >= 15" in a["reason"], a["reason"]
+    # the bar is a setting: at 1 the same one-positive probe is refit and judged on its numbers
+    run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
+    run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr)
+    run.write_npz("artifacts/fresh.npz", X=X_fr, y=y_fr)
+    run.write_results({}, [claim])
+    run.finish()
+    c = falsify_run(run.dir, ["falsify.probe_min_class=1"], progress=False)["claims"][0]
+    assert c["checks"]["arc_specific"]["status"] in ("pass", "fail"), c["checks"]["arc_specific"]
