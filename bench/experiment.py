@@ -47,8 +47,18 @@ ARC_OVERRIDES = {
 }
 
 
-def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path, falsify: list[str]) -> dict[str, Any]:
+def _completed(run_dir: Path) -> bool:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())["status"] == "completed"
+    except (OSError, ValueError, KeyError):
+        return False
+
+
+def run_arc(
+    arc: str, preset: str, model: str | None, runs_dir: Path, falsify: list[str], previous_train_s: dict[str, float]
+) -> dict[str, Any]:
     from dispo.arcs.train_run import run_train
+    from dispo.core.runs import Run
     from dispo.falsify.run import falsify_run
     from dispo.reporting.health import health
 
@@ -59,9 +69,14 @@ def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path, falsify: l
     marker = runs_dir / f".experiment_{arc}_{preset}"  # the run dir to resume on a rerun
     run_dir = Path(marker.read_text().strip()) if marker.exists() else None
     t0 = time.perf_counter()
-    run = run_train(arc, overrides, resume=run_dir is not None, run_dir=run_dir)
+    if run_dir is not None and _completed(run_dir):
+        # a finished run is reused as it is (falsify and the report run again): resuming it would
+        # compose today's config, which a newer dispo may have grown, and refuse the old run
+        run, train_s = Run.open(run_dir), previous_train_s.get(str(run_dir))
+    else:
+        run = run_train(arc, overrides, resume=run_dir is not None, run_dir=run_dir)
+        train_s = round(time.perf_counter() - t0, 1)
     marker.write_text(str(run.dir))
-    train_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     falsified = falsify_run(run.dir, falsify)
     falsify_s = time.perf_counter() - t0
@@ -70,7 +85,7 @@ def run_arc(arc: str, preset: str, model: str | None, runs_dir: Path, falsify: l
         "command": f"dispo train {arc} " + " ".join(overrides),
         "run_dir": str(run.dir),
         "falsify_command": " ".join(["dispo falsify", str(run.dir), *falsify]),
-        "seconds": {"train": round(train_s, 1), "falsify": round(falsify_s, 1)},
+        "seconds": {"train": train_s, "falsify": round(falsify_s, 1)},
         "verdicts": falsified.get("summary"),
         "health": health(run.dir, arc, falsified),
     }
@@ -84,6 +99,15 @@ def claim_rows(run_dirs: list[Path]) -> list[dict]:
     keep += ["remeasured_check", "remeasured_delta"]
     rows = df[[c for c in keep if c in df.columns]].to_dict("records") if not df.empty else []
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
+
+
+def _previous_train_s(name: str) -> dict[str, float]:
+    """Training seconds of runs an earlier invocation trained (a reused run keeps its time)."""
+    try:
+        prev = json.loads(out_path(name).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {r["run_dir"]: r.get("train_s") for r in prev.get("runs") or [] if isinstance(r, dict) and r.get("run_dir")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,13 +131,13 @@ def main(argv: list[str] | None = None) -> int:
     args.runs.mkdir(parents=True, exist_ok=True)
     arcs = args.only or list(ARC_OVERRIDES)
     t0 = time.perf_counter()
+    name = f"arcs_{args.preset}"
     try:
-        done = [run_arc(a, args.preset, args.model, args.runs, args.falsify) for a in arcs]
+        done = [run_arc(a, args.preset, args.model, args.runs, args.falsify, _previous_train_s(name)) for a in arcs]
     except DispoError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
     run_dirs = [Path(d["run_dir"]) for d in done]
-    name = f"arcs_{args.preset}"
     from dispo.reporting.crossrun import build_report
 
     report = build_report(run_dirs, out_path(name).parent / f"{name}_report")
