@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     name = f"arcs_{args.preset}"
     try:
-        done = [run_arc(a, args.preset, args.model, args.runs, args.falsify, _previous_train_s(name)) for a in arcs]
+        previous = _previous_train_s(name)
+        done = [run_arc(a, args.preset, args.model, args.runs, args.falsify, previous) for a in arcs]
     except DispoError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code

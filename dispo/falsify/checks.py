@@ -674,22 +674,6 @@ def _arc2_intervention(claim: dict, ctx: FalsifyContext) -> dict:
     )
 
 
-def _class_counts(path) -> tuple[int, int]:
-    """(positives, negatives) of a features file's labels, read before the probe's loader, which
-    refuses a one-class file."""
-    import numpy as np
-
-    from dispo.probes.features import load_npz
-
-    arr = load_npz(path)
-    if "y" not in arr:
-        from dispo.core.errors import InputFileError
-
-        raise InputFileError(f"{path}: missing field 'y' (has {', '.join(sorted(arr))}); save X (n, d) and y (n,)")
-    y = np.asarray(arr["y"], dtype=float).ravel()
-    return int((y > 0).sum()), int((y <= 0).sum())
-
-
 def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     """Refit the probe on the claim's train features and score the fresh split from the
     independent generator: a probe that only separates within distribution collapses here."""
@@ -723,7 +707,7 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     # an AUC or asymmetry on a handful of items in one class is noise, in either direction: too
     # few of a class (one class included) leaves the claim not checked, never passed or failed
     need = int(ctx.cfg["probe_min_class"])
-    counts = {name: _class_counts(p) for name, p in (("train", tp), ("fresh", fp))}
+    counts = {name: P.class_counts(p) for name, p in (("train", tp), ("fresh", fp))}
     ev["class_counts"] = {k: {"positive": p, "negative": n} for k, (p, n) in counts.items()}
     ev["n"] = sum(counts["fresh"])
     short = [f"{k} {p} positive / {n} negative" for k, (p, n) in counts.items() if min(p, n) < need]

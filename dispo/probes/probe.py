@@ -127,16 +127,28 @@ def validate(X: Any, y: Any, source: str = "<memory>", need_two_classes: bool = 
     return ProbeData(X=Xa, y=yb, source=source)
 
 
-def load(path: str | Path, x_key: str = "X", y_key: str = "y") -> ProbeData:
-    """Load and validate a features .npz (X, y, optional coverage and ids)."""
+def _fields(path: str | Path, *keys: str) -> dict[str, np.ndarray]:
+    """A features .npz's arrays, with a one-line error naming any of `keys` it lacks."""
     from dispo.probes.features import load_npz
 
     arr = load_npz(path)
-    for key in (x_key, y_key):
+    for key in keys:
         if key not in arr:
             raise InputFileError(
                 f"{path}: missing field '{key}' (has {', '.join(sorted(arr))}); save X (n, d) and y (n,)"
             )
+    return arr
+
+
+def class_counts(path: str | Path, y_key: str = "y") -> tuple[int, int]:
+    """(positives, negatives) of a features file's labels, without `load`'s refusal of a one-class file."""
+    y = np.asarray(_fields(path, y_key)[y_key], dtype=float).ravel()
+    return int((y > 0).sum()), int((y <= 0).sum())
+
+
+def load(path: str | Path, x_key: str = "X", y_key: str = "y") -> ProbeData:
+    """Load and validate a features .npz (X, y, optional coverage and ids)."""
+    arr = _fields(path, x_key, y_key)
     d = validate(arr[x_key], arr[y_key], source=str(path))
     if "coverage" in arr:
         d.coverage = np.asarray(arr["coverage"], dtype=np.float64)
