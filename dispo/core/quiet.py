@@ -19,7 +19,12 @@ _QUIET_ENV = {
     "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",
     "TOKENIZERS_PARALLELISM": "false",
+    # transformers' GGUF reader (first load of a packaged model, in fetch or in any run that
+    # converts one) draws a plain tqdm bar that no library switch reaches; dispo's own
+    # progress is rich, so tqdm's default goes off (a user's TQDM_DISABLE wins)
+    "TQDM_DISABLE": "1",
 }
+_BAR_SWITCHES = ("HF_DATASETS_DISABLE_PROGRESS_BARS", "HF_HUB_DISABLE_PROGRESS_BARS")
 _NOISY_MODULES = r"(transformers|trl|peft|accelerate|datasets|torch|huggingface_hub)(\..*)?"
 
 
@@ -36,8 +41,11 @@ def configure(verbose: bool = False) -> None:
     if is_verbose():
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         return
+    # a user who turned a library's bars on has asked for tqdm: TQDM_DISABLE would override it
+    wants_bars = any(os.environ.get(k, "").lower() in ("0", "false") for k in _BAR_SWITCHES)
     for k, v in _QUIET_ENV.items():
-        os.environ.setdefault(k, v)
+        if not (k == "TQDM_DISABLE" and wants_bars):
+            os.environ.setdefault(k, v)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=_NOISY_MODULES)

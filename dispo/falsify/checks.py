@@ -304,6 +304,7 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
         )
     steps, tokens = [], 0
     new = None
+    current = {a: ctx.arms[a], b: ctx.arms[b]}
     # dict.fromkeys: budget_factor_max == budget_factor means one larger budget, not the same one twice
     for factor in dict.fromkeys((ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"])):
 
@@ -314,16 +315,21 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
                 "max_new_tokens": int(d.get("max_new_tokens") or ctx.cfg["default_max_new_tokens"]) * int(factor),
             }
 
-        res = _regen_claim(claim, ctx, decoding, seed_of=lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0))
-        if res is None:
+        seed_of = lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0)  # noqa: E731
+        longer = {arm: _longer(ctx, arm, decoding(arm), seed_of(arm), current[arm]) for arm in (a, b)}
+        if any(v is None for v in longer.values()):
             break
-        new, base_r, treat_r = res
-        tokens += _tokens(base_r) + _tokens(treat_r)
+        current = {arm: samples for arm, (samples, _) in longer.items()}
+        base_r, treat_r = current[a], current[b]
+        new = reclaim(base_r, treat_r, claim["metric"], prefer=_prefer(claim), ctx=ctx)
+        fresh = {arm: regenerated for arm, (_, regenerated) in longer.items()}
+        tokens += sum(_tokens(r) for r in fresh.values())
         after = {"base": _trunc(base_r), "treat": _trunc(treat_r)}
         steps.append(
             {
                 "budget_factor": factor,
                 "max_new_tokens": {"base": decoding(a)["max_new_tokens"], "treat": decoding(b)["max_new_tokens"]},
+                "regenerated": {"base": len(fresh[a]), "treat": len(fresh[b])},
                 "truncation_after": after,
                 "remeasured": _brief(new),
             }
@@ -340,10 +346,17 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
                 evidence=numbers["stored"]["evidence"],
             )
         return _result("skipped", "arms could not be regenerated from the run's domain", **numbers)
+    n_out = len(current[a]) + len(current[b])
+    n_regen = sum(s["regenerated"]["base"] + s["regenerated"]["treat"] for s in steps[:1])
+    kept = (
+        ""
+        if n_regen == n_out
+        else f" ({n_out - n_regen} greedy outputs that stopped before the limit are kept: a larger budget cannot change them)"
+    )
     ev = evidence(
         claim,
         new,
-        f"regenerated both arms with the token budget x{steps[-1]['budget_factor']}",
+        f"regenerated both arms with the token budget x{steps[-1]['budget_factor']}{kept}",
         tokens_regenerated=tokens,
         budgets=[s["max_new_tokens"] for s in steps],
     )
@@ -798,6 +811,27 @@ def _judge_options(judge: str, ctx: FalsifyContext) -> dict:
         # the run's own model judge keeps its settings unless falsify overrides them
         opts = {**{k: v for k, v in ctx.run.config["judge"].items() if k != "name"}, **opts}
     return opts
+
+
+def _longer(ctx, arm: str, decoding: dict, seed: int, prev: list[dict]) -> tuple[list[dict], list[dict]] | None:
+    """`arm` at a larger token budget: (its samples, the ones regenerated), or None when it
+    cannot be regenerated. Greedy decoding only cuts at the budget, so an output that stopped
+    before the old limit is the one a larger limit gives: only those that hit it are
+    regenerated. A sampled arm, or one without finish reasons, is regenerated whole."""
+    from dispo.generate.engine import DecodingParams
+
+    greedy = not DecodingParams.from_config(decoding).sampling
+    if not greedy or _trunc(prev) is None:
+        new = ctx.regen(arm, decoding, seed)
+        return None if new is None else (new, new)
+    cut = [s["id"] for s in prev if s.get("finish_reason") == "length"]
+    if not cut:
+        return prev, []
+    # a regenerate function may return more than the items asked for: only those are taken
+    by_id = {s["id"]: s for s in ctx.regen(arm, decoding, seed, ids=cut) or [] if s["id"] in set(cut)}
+    if len(by_id) != len(cut):
+        return None
+    return [by_id.get(s["id"], s) for s in prev], [by_id[i] for i in cut]
 
 
 def _regen_claim(claim, ctx, decoding_of, seed_of):

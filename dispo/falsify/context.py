@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-# regenerate(arm, decoding, seed) -> scored samples, or None when the arm cannot be regenerated
-Regenerate = Callable[[str, dict, int], "list[dict] | None"]
+# regenerate(arm, decoding, seed, ids=None) -> scored samples (of the items `ids` only, when
+# given), or None when the arm cannot be regenerated
+Regenerate = Callable[..., "list[dict] | None"]
 
 
 @dataclass
@@ -22,10 +23,16 @@ class FalsifyContext:
     rescore: Callable[[list[dict], str, list[str], dict], tuple[list[dict], dict]] | None = None
     cache: dict = field(default_factory=dict)
 
-    def regen(self, arm: str, decoding: dict, seed: int) -> list[dict] | None:
-        key = (arm, tuple(sorted(decoding.items())), seed)
+    def regen(self, arm: str, decoding: dict, seed: int, ids: list[str] | None = None) -> list[dict] | None:
+        """The arm regenerated (only the items `ids`, when given), memoised for this falsify run."""
+        key = (arm, tuple(sorted(decoding.items())), seed, tuple(ids) if ids is not None else None)
         if key not in self.cache:
-            self.cache[key] = self.regenerate(arm, decoding, seed) if self.regenerate else None
+            if self.regenerate is None:
+                self.cache[key] = None
+            elif ids is None:
+                self.cache[key] = self.regenerate(arm, decoding, seed)
+            else:
+                self.cache[key] = self.regenerate(arm, decoding, seed, ids=list(ids))
         return self.cache[key]
 
     def decoding_of(self, arm: str) -> dict:
@@ -56,7 +63,7 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
 
     state: dict[str, Any] = {}
 
-    def regenerate(arm: str, decoding: dict, seed: int) -> list[dict] | None:
+    def regenerate(arm: str, decoding: dict, seed: int, ids: list[str] | None = None) -> list[dict] | None:
         from dispo.evaluation.evaluate import evaluate_arm
         from dispo.models.loading import load_model
 
@@ -67,9 +74,10 @@ def model_regenerator(run, provenance: dict[str, dict], progress: bool = True) -
             state["domain"] = make_domain(cfg)
             state["judge"] = make_judge(cfg)
             state["items"] = items_by_id(state["domain"])
-        ids = [s["id"] for s in run.read_samples(arm)]
-        items = [state["items"][i] for i in ids if i in state["items"]]
-        if len(items) != len(ids):
+        stored = [s["id"] for s in run.read_samples(arm)]
+        wanted = stored if ids is None else [i for i in stored if i in set(ids)]
+        items = [state["items"][i] for i in wanted if i in state["items"]]
+        if len(items) != len(wanted) or (ids is not None and len(wanted) != len(set(ids))):
             return None  # items not reproducible from the domain (e.g. multi-turn feedback arms)
         adapter = (prov.get("model") or {}).get("adapter")
         key = ("lm", adapter)

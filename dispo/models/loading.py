@@ -429,6 +429,10 @@ def load_model(
         # may load at any point now (a trainer that just seeded, a sampler): leave its RNG as it was.
         with torch.random.fork_rng(devices=[]):
             model = weights()
+        # the fingerprint names spec's dtype: hold every source to it (a tiny or GGUF build
+        # comes out in float32 whatever was asked)
+        if spec.get("dtype") and not qkw:
+            model.to(dtype())
         if adapter:
             model = _attach_adapter(model, adapter)
         if device and not qkw:  # a bitsandbytes model is placed by device_map and cannot be moved

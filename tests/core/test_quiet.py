@@ -16,12 +16,15 @@ configure(verbose="-v" in sys.argv)
 warnings.warn("old api from transformers", FutureWarning)
 import datasets
 datasets.Dataset.from_list([{"x": i} for i in range(3)]).map(lambda r: r)
+from tqdm.auto import tqdm  # a plain bar, as transformers' GGUF reader draws in any run that converts a model
+for _ in tqdm(range(3), desc="plain-tqdm-bar"):
+    pass
 print("done")
 """
 
 
 def _run(*args, **env):
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "HF_", "TRANSFORMERS_"))}
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "HF_", "TRANSFORMERS_", "TQDM_"))}
     e.update(env)
     return subprocess.run([sys.executable, "-c", CODE, *args], capture_output=True, text=True, env=e, timeout=120)
 
@@ -30,12 +33,14 @@ def test_warnings_and_dataset_bars_hidden_by_default():
     r = _run()
     assert r.returncode == 0 and "done" in r.stdout, r.stderr
     assert "FutureWarning" not in r.stderr and "Map" not in r.stderr, r.stderr
+    assert "plain-tqdm-bar" not in r.stderr, r.stderr
 
 
 def test_verbose_flag_or_env_shows_them():
     for r in (_run("-v"), _run(DISPO_VERBOSE="1")):
         assert r.returncode == 0, r.stderr
         assert "FutureWarning" in r.stderr and "Map" in r.stderr, r.stderr
+        assert "plain-tqdm-bar" in r.stderr, r.stderr
 
 
 def test_a_users_own_setting_is_kept():

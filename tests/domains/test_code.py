@@ -186,3 +186,21 @@ def test_no_code_and_timeout(items):
 def test_outputs_must_match_items(domain, items):
     with pytest.raises(DispoError, match="outputs"):
         domain.content_scores([items["HumanEval/0"]], [])
+
+
+def test_easiest_order_takes_shortest_reference_solutions_first(items):
+    """domain.order=easiest sorts by the canonical solution's non-blank length (a difficulty
+    proxy fixed before any model runs); `limit` then takes the first N of that order."""
+    lengths = {i: len("".join(it.gold["canonical_solution"].split())) for i, it in items.items()}
+    easy = [i.id for i in CodeDomain(order="easiest").items(limit=8)]
+    assert len(easy) == 8 and len(set(easy)) == 8
+    assert [lengths[i] for i in easy] == sorted(lengths[i] for i in easy)
+    # the 8 taken are the 8 shortest of all 164, not the 8 first ids re-sorted
+    assert max(lengths[i] for i in easy) <= sorted(lengths.values())[7]
+    assert easy != [f"HumanEval/{n}" for n in range(8)]
+    assert [i.id for i in CodeDomain(order="id").items(limit=2)] == ["HumanEval/0", "HumanEval/1"]
+
+
+def test_unknown_order_is_a_one_line_config_error():
+    with pytest.raises(DispoError, match=r"domain.order must be one of id, easiest; got 'hardest'"):
+        CodeDomain(order="hardest")

@@ -65,7 +65,7 @@ def test_second_judge_that_scores_nothing_is_not_agreement(tmp_path):
     res = falsify_run(
         run.dir,
         ["falsify.checks=[statistics,judge_swap]", "falsify.second_judge=openai", *opts],
-        regenerate=lambda *a: None,
+        regenerate=lambda *a, **k: None,
         progress=False,
     )
     c = res["claims"][0]
@@ -82,7 +82,7 @@ def test_second_judge_of_the_same_kind_is_refused(tmp_path):
     res = falsify_run(
         run.dir,
         ["falsify.checks=[statistics,judge_swap]", "falsify.second_judge=lexical"],
-        regenerate=lambda *a: None,
+        regenerate=lambda *a, **k: None,
         progress=False,
     )
     js = res["claims"][0]["checks"]["judge_swap"]
@@ -94,7 +94,7 @@ def test_unknown_check_name_is_a_config_error(tmp_path):
 
     run = lexical_run(tmp_path)
     with pytest.raises(ConfigError, match="unknown check 'truncaton'"):
-        falsify_run(run.dir, ["falsify.checks=[truncaton]"], regenerate=lambda *a: None, progress=False)
+        falsify_run(run.dir, ["falsify.checks=[truncaton]"], regenerate=lambda *a, **k: None, progress=False)
 
 
 def test_verdict_names_errors_and_left_out_checks():

@@ -84,7 +84,7 @@ def test_truncated_baseline_gain_is_falsified_as_truncation(tmp_path):
     run = make_run(tmp_path, {"base": base_at(512), "treat": treat}, ["pass@1"])
     calls = []
 
-    def regenerate(arm, decoding, seed):
+    def regenerate(arm, decoding, seed, ids=None):
         calls.append((arm, decoding["max_new_tokens"], decoding.get("temperature")))
         return base_at(decoding["max_new_tokens"]) if arm == "base" else treat
 
@@ -102,13 +102,67 @@ def test_truncated_baseline_gain_is_falsified_as_truncation(tmp_path):
     assert (run.dir / "falsify" / "report.md").read_text().count("FALSIFIED") >= 1
 
 
+def test_larger_budget_regenerates_only_the_outputs_that_hit_the_limit_when_greedy(tmp_path):
+    # greedy arms: 4 base and 2 treat outputs were cut at 512 tokens; the others stopped earlier
+    # and a larger budget cannot change them, so only the cut ones are generated again
+    cut = {"base": {3, 11, 20, 33}, "treat": {5, 30}}
+
+    def arm_at(arm, budget, ids=None):
+        out = []
+        for i in range(N):
+            finished = i not in cut[arm] or budget >= 1024
+            ok = (i < 8 if arm == "base" else i < 16) or (i in cut[arm] and budget >= 1024)
+            out.append(sample(i, f"{arm} {i} @{budget}", correct=ok, finish="stop" if finished else "length"))
+        return [s for s in out if ids is None or s["id"] in ids]
+
+    run = make_run(tmp_path, {"base": arm_at("base", 512), "treat": arm_at("treat", 512)}, ["pass@1"])
+    asked = {}
+
+    def regenerate(arm, decoding, seed, ids=None):
+        asked[arm] = ids
+        return arm_at(arm, decoding["max_new_tokens"], ids)
+
+    res = falsify_run(run.dir, ["falsify.checks=[truncation]"], regenerate=regenerate, progress=False)
+    tr = by_metric(res, "pass@1")["checks"]["truncation"]
+    assert {arm: sorted(ids) for arm, ids in asked.items()} == {
+        arm: sorted(f"item/{i}" for i in cut[arm]) for arm in cut
+    }
+    step = tr["steps"][0]
+    assert step["regenerated"] == {"base": 4, "treat": 2}
+    assert step["truncation_after"] == {"base": 0, "treat": 0}
+    # re-measured on all 40 pairs: the kept outputs plus the regenerated ones (now passing)
+    assert step["remeasured"]["base"] == pytest.approx(11 / 40)  # 8 + items 11, 20, 33
+    assert step["remeasured"]["treat"] == pytest.approx(17 / 40)  # 16 + item 30
+    assert tr["evidence"]["tokens_regenerated"] == 6 * 10
+    assert "74 greedy outputs that stopped before the limit are kept" in tr["evidence"]["how"]
+
+
+def test_larger_budget_regenerates_a_sampled_arm_whole(tmp_path):
+    dec = {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 512}
+    base = [sample(i, "b", correct=i < 8, finish="length" if i == 3 else "stop", decoding=dec) for i in range(N)]
+    treat = [sample(i, "t", correct=i < 20, decoding=dec) for i in range(N)]
+    cfg = compose_config(["model=tiny-llama", "decoding=sampling", "decoding.max_new_tokens=512"])
+    assert cfg["decoding"]["temperature"] > 0
+    run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
+    run.complete_stage("arm:base", {"decoding": cfg["decoding"], "seed": 0, "judge": {"name": "lexical"}})
+    run.complete_stage("arm:treat", {"decoding": cfg["decoding"], "seed": 0, "judge": {"name": "lexical"}})
+    asked = []
+
+    def regenerate(arm, decoding, seed, ids=None):
+        asked.append((arm, ids))
+        return base if arm == "base" else treat
+
+    falsify_run(run.dir, ["falsify.checks=[truncation]"], regenerate=regenerate, progress=False)
+    assert asked and all(ids is None for _, ids in asked)
+
+
 def test_arms_scored_with_different_judge_prompts_are_rescored_apples_to_apples(tmp_path):
     # identical hedging in both arms' text; the treatment arm was scored with a lenient prompt version
     text = ["The answer is 4." if i % 4 else "I think it might be 4, but I'm not sure." for i in range(N)]
     base = [sample(i, text[i], hedge="might" in text[i]) for i in range(N)]
     treat = [sample(i, text[i], hedge=True, hedge_version="hedge-v2-lenient") for i in range(N)]
     run = make_run(tmp_path, {"base": base, "treat": treat}, ["hedge_rate"])
-    res = falsify_run(run.dir, regenerate=lambda a, d, s: base if a == "base" else treat, progress=False)
+    res = falsify_run(run.dir, regenerate=lambda a, d, s, ids=None: base if a == "base" else treat, progress=False)
     c = by_metric(res, "hedge_rate")
     assert c["claimed"]["delta"] > 0.5
     assert c["verdict"] == "FALSIFIED"
@@ -122,7 +176,7 @@ def test_gain_that_disappears_with_new_seeds_is_falsified_as_seed_variance(tmp_p
     treat = [sample(i, "y", correct=i < 24) for i in range(N)]  # greedy seed-0 'win'
     run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
 
-    def regenerate(arm, decoding, seed):
+    def regenerate(arm, decoding, seed, ids=None):
         if decoding.get("temperature", 0) == 0:
             return base if arm == "base" else treat
         rng = np.random.default_rng(seed * 7 + (arm == "treat"))
@@ -144,7 +198,7 @@ def test_genuine_gain_survives(tmp_path):
     treat = [sample(i, "y", correct=i < 32) for i in range(N)]
     run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
 
-    def regenerate(arm, decoding, seed):
+    def regenerate(arm, decoding, seed, ids=None):
         rng = np.random.default_rng(seed)
         flip = rng.random(N) < 0.05  # a little sampling noise on both arms
         src = base if arm == "base" else treat
@@ -163,7 +217,7 @@ def test_gain_inside_the_noise_is_inconclusive(tmp_path):
     base = [sample(i, "x", correct=i < 10) for i in range(N)]
     treat = [sample(i, "y", correct=i < 12) for i in range(N)]
     run = make_run(tmp_path, {"base": base, "treat": treat}, ["pass@1"])
-    res = falsify_run(run.dir, regenerate=lambda a, d, s: base if a == "base" else treat, progress=False)
+    res = falsify_run(run.dir, regenerate=lambda a, d, s, ids=None: base if a == "base" else treat, progress=False)
     c = by_metric(res, "pass@1")
     assert c["verdict"] == "INCONCLUSIVE"
     assert any("inside the noise" in r for r in c["reasons"])

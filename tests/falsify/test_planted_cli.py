@@ -158,7 +158,7 @@ def test_genuine_gain_survives_when_a_model_regenerates_it(tmp_path, monkeypatch
     run = imported(tmp_path, P.genuine_gain(tmp_path))
     stored = dict(Run.open(run).iter_arms())
 
-    def regenerate(arm, decoding, seed):
+    def regenerate(arm, decoding, seed, ids=None):
         rng = np.random.default_rng(seed)
         out = []
         for s in stored[arm]:

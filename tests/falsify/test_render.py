@@ -47,7 +47,7 @@ def _truncated_run(tmp_path):
     res = falsify_run(
         run.dir,
         ["falsify.seeds=[1]"],
-        regenerate=lambda arm, d, s: base_at(d["max_new_tokens"]) if arm == "base" else treat,
+        regenerate=lambda arm, d, s, ids=None: base_at(d["max_new_tokens"]) if arm == "base" else treat,
         progress=False,
     )
     return run, res

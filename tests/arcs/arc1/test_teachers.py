@@ -160,3 +160,34 @@ def test_each_stage_generates_under_its_own_progress_label():
     TeacherPipeline(dict.fromkeys(STAGES, t), {}).run(ITEMS)
     assert seen == [f"teacher {s} (m)" for s in STAGES]
     assert current_label("none") == "none"  # the label ends with its stage
+
+
+def test_stage_dtype_loads_that_dtype_and_keys_the_cache():
+    """A stage's `dtype` reaches the loaded model (so its fingerprint, hence the response cache,
+    differs from the model's own dtype) and is recorded in the stage's description."""
+    from dispo.arcs.arc1.teachers import HFTeacher, hf_teacher_spec
+
+    assert hf_teacher_spec({"model": "tiny-llama", "dtype": None}) == "tiny-llama"
+    spec = hf_teacher_spec({"model": "tiny-llama", "dtype": "bfloat16"})
+    assert spec["dtype"] == "bfloat16" and spec["name"] == "tiny-llama"
+    dec = {"max_new_tokens": 2, "temperature": 0.0}
+    own, bf16 = HFTeacher("tiny-llama", dec, progress=False), HFTeacher(spec, dec, progress=False)
+    chats = [[{"role": "user", "content": "hi"}]]
+    own.generate(chats, ["a"]), bf16.generate(chats, ["a"])
+    assert str(next(bf16.lm.model.parameters()).dtype) == "torch.bfloat16"
+    assert own.lm.fingerprint != bf16.lm.fingerprint
+    assert bf16.describe()["dtype"] == "bfloat16" and "dtype" not in own.describe()
+
+
+def test_stages_with_different_dtypes_are_different_teachers(monkeypatch):
+    import dispo.models.loading as loading
+
+    loads = []
+    monkeypatch.setattr(loading, "load_model", lambda spec, *a, **k: loads.append(spec) or object())
+    stages = {s: {"backend": "hf", "model": "qwen2.5-coder-0.5b"} for s in STAGES}
+    stages["synthesizer"]["dtype"] = "bfloat16"
+    pipe = TeacherPipeline.from_config({"decoding": {"max_new_tokens": 8}, "stages": stages})
+    for s in STAGES:
+        pipe.teachers[s].lm  # noqa: B018 (loads)
+    assert pipe.teachers["synthesizer"] is not pipe.teachers["eager"]
+    assert [s if isinstance(s, str) else s["dtype"] for s in loads] == ["qwen2.5-coder-0.5b", "bfloat16"]
