@@ -68,3 +68,14 @@ def test_demo_uses_its_own_preset_and_a_short_falsify():
     assert cfg["decoding"]["max_new_tokens"] >= 192 and cfg["limit"] >= 16
     fcfg = compose_config(list(FALSIFY_OVERRIDES))["falsify"]
     assert fcfg["seeds"] == [1] and fcfg["budget_factor_max"] == 2
+
+
+def test_demo_teachers_follow_the_students_dtype():
+    """One override switches the whole demo to fp32 (for CPUs without bf16 instructions)."""
+    from dispo.core.config import compose_config
+
+    for extra, want in (([], "bfloat16"), (["model.dtype=float32"], "float32")):
+        cfg = compose_config([*OVERRIDES, *extra], base={"arc": "arc1"})
+        stages = cfg["arc"]["teachers"]["stages"]
+        assert cfg["model"]["dtype"] == want and {s["dtype"] for s in stages.values()} == {want}
+    assert compose_config(list(OVERRIDES), base={"arc": "arc1"})["domain"]["order"] == "easiest"
