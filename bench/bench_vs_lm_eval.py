@@ -6,8 +6,13 @@ smollm2-135m by default). Reports wall time, generated tokens/s (tokens counted 
 for both: the output text re-tokenised, plus the stop token when the output stopped), and how
 many outputs agree exactly / on their first 64 characters.
 
-    .venv/bin/python bench/bench_vs_lm_eval.py            # 16 prompts, 128 new tokens
+    .venv/bin/python bench/bench_vs_lm_eval.py            # both workloads below (make bench)
+    .venv/bin/python bench/bench_vs_lm_eval.py -n 16 --max-new-tokens 128 --batch-size 8
     .venv/bin/python bench/bench_vs_lm_eval.py --full     # 164 prompts, 512 new tokens
+
+With no workload arguments it runs the two issue 18 states targets on: 16 prompts x 128 new
+tokens at batch 8 (-> vs_lm_eval.json) and 64 prompts x 256 new tokens at batch 16, more
+prompts than batch slots, where refilling finished rows counts (-> vs_lm_eval_refill.json).
 
 Needs `pip install lm-eval==0.4.13` (dispo's `bench` extra); without it the lm-eval side is
 recorded as skipped. Writes bench/results/vs_lm_eval.json (or $DISPO_BENCH_RESULTS/...).
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     result: dict = {
         "name": "vs_lm_eval",
-        "title": "HumanEval generation: dispo engine vs lm-eval HFLM",
+        "title": f"HumanEval generation: dispo engine vs lm-eval HFLM ({n} prompts x {max_new} tokens, batch {a.batch_size})",
         "machine": machine(),
         "settings": {
             "model": a.model,
@@ -212,5 +217,21 @@ def _local_dir(name: str) -> Path:
     sys.exit(f"error: model {name} has no local directory; use --model smollm2-135m")
 
 
+# (name, argv): the workloads run when no workload is given
+WORKLOADS = (
+    ("vs_lm_eval", ["-n", "16", "--max-new-tokens", "128", "--batch-size", "8"]),
+    ("vs_lm_eval_refill", ["-n", "64", "--max-new-tokens", "256", "--batch-size", "16"]),
+)
+
+
+def main_all(argv: list[str]) -> None:
+    workload = {"-n", "--full", "--max-new-tokens", "--batch-size", "--out"}
+    if any(a.split("=", 1)[0] in workload for a in argv):
+        main(argv)
+        return
+    for name, args in WORKLOADS:
+        main([*args, *argv, "--out", str(out_path(name))])
+
+
 if __name__ == "__main__":
-    main()
+    main_all(sys.argv[1:])

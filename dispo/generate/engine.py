@@ -575,6 +575,7 @@ def _prefill(model, jobs: list[_Job], params: DecodingParams, seed: int, pad_id:
     # same position ids as generate(): count of real tokens before each one
     position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
     cache = DynamicCache(config=model.config.get_text_config(decoder=True))
+    cache.layers = [_growing(layer) for layer in cache.layers]
     dev = _device(model)
     out = model(
         input_ids=ids.to(dev),
@@ -599,3 +600,68 @@ def _prefill(model, jobs: list[_Job], params: DecodingParams, seed: int, pad_id:
     ]
     fresh.last_logits = out.logits
     return fresh
+
+
+# spare sequence room a growing cache layer allocates beyond what it holds (then half again
+# as much as it holds, so a long generation reallocates a logarithmic number of times)
+_SLACK = 64
+
+
+def _growing(layer):
+    """`layer` as a growing layer when it is a plain DynamicLayer (sliding-window and other
+    special layers keep their own update)."""
+    from transformers.cache_utils import DynamicLayer
+
+    return _growing_layer_class()() if type(layer) is DynamicLayer else layer
+
+
+_GROWING = None
+
+
+def _growing_layer_class():
+    """A DynamicLayer whose keys and values are views into buffers with spare room along the
+    sequence: a decode step writes its one column in place, where DynamicLayer copies the
+    whole cache with torch.cat (half of CPU decode time at batch 16: bench/results.md). The
+    values attended to are the same tensors, so outputs do not change. Assigning `keys` or
+    `values` (the batch's keep/merge do) adopts the tensor; the next update makes room."""
+    global _GROWING
+    if _GROWING is not None:
+        return _GROWING
+    from transformers.cache_utils import DynamicLayer
+
+    class GrowingLayer(DynamicLayer):
+        # each of keys and values has its own length: keep() assigns one, then reads the other
+        def _get(self, name):
+            buf = self.__dict__.get("_" + name)
+            return None if buf is None else buf[:, :, : self.__dict__["_n_" + name]]
+
+        def _set(self, name, value):
+            if value is None or value.dim() != 4:  # None, or lazy_initialization's empty tensor
+                value = None
+            self.__dict__["_" + name] = value
+            self.__dict__["_n_" + name] = 0 if value is None else value.shape[-2]
+
+        keys = property(lambda self: self._get("keys"), lambda self, v: self._set("keys", v))
+        values = property(lambda self: self._get("values"), lambda self, v: self._set("values", v))
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            n, add = self.__dict__["_n_keys"], key_states.shape[-2]
+            kbuf, vbuf = self.__dict__.get("_keys"), self.__dict__.get("_values")
+            if kbuf is None or n + add > kbuf.shape[-2]:
+                cap = n + add + max(_SLACK, (n + add) // 2)
+                shape = (*key_states.shape[:2], cap, key_states.shape[-1])
+                new_k, new_v = key_states.new_empty(shape), value_states.new_empty(shape)
+                if n:
+                    new_k[:, :, :n] = kbuf[:, :, :n]
+                    new_v[:, :, :n] = vbuf[:, :, :n]
+                kbuf, vbuf = new_k, new_v
+                self.__dict__["_keys"], self.__dict__["_values"] = kbuf, vbuf
+            kbuf[:, :, n : n + add] = key_states
+            vbuf[:, :, n : n + add] = value_states
+            self.__dict__["_n_keys"] = self.__dict__["_n_values"] = n + add
+            return self.keys, self.values
+
+    _GROWING = GrowingLayer
+    return _GROWING

@@ -37,3 +37,20 @@ def test_summary_renders_claims_runs_and_every_health_check(tmp_path):
     assert "| arc2 | 812.5 | False |" in md  # the nested health dict is left to the checks table
     assert "| arc3 | both_probe_classes | False | 0 positives of 64 train items |" in md
     assert "| arc2 | no_arm_fully_truncated | True | base 0.00, lam0.5 0.02 |" in md
+
+
+def test_headline_has_a_row_per_lm_eval_workload_and_marks_a_missed_target(tmp_path):
+    def write(name, ratio, prompts):
+        doc = {
+            "speedup_dispo_over_lm_eval": ratio,
+            "settings": {"prompts": prompts, "max_new_tokens": 256, "batch_size": 16},
+            "agreement": {"exact": prompts, "n": prompts},
+        }
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+
+    write("vs_lm_eval", 1.6, 16)
+    write("vs_lm_eval_refill", 1.32, 64)
+    rows = [r for r in _run_all().headline(tmp_path) if "lm-eval HFLM" in r["measure"]]
+    assert [r["measured"] for r in rows] == [1.6, 1.32]
+    assert rows[0]["target"] == ">= 1.5" and rows[1]["target"] == ">= 1.5 (not met)"
+    assert "64 prompts" in rows[1]["measure"] and "identical 64/64" in rows[1]["detail"]

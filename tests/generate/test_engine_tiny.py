@@ -151,3 +151,43 @@ def test_cache_false_writes_nothing_and_progress_is_silent_off_tty(models, tmp_p
     assert len(list((tmp_path / "responses").rglob("*.json"))) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
+
+
+def test_growing_cache_layer_holds_what_dynamic_layer_holds_through_keep_and_merge():
+    """The continuous engine's cache layer writes decode steps into spare room instead of
+    copying the cache; through prefill, steps, keep/trim (assignments) and reallocation it
+    must return exactly the tensors DynamicLayer returns."""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    from dispo.generate.engine import _SLACK, _growing
+
+    grow, ref = _growing(DynamicLayer()), DynamicLayer()
+    assert type(grow) is not DynamicLayer and isinstance(grow, DynamicLayer)
+    g = torch.Generator().manual_seed(0)
+
+    def kv(b, n):
+        return torch.randn(b, 2, n, 4, generator=g), torch.randn(b, 2, n, 4, generator=g)
+
+    def both(k, v):
+        a, b = grow.update(k, v), ref.update(k, v)
+        assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+        assert grow.get_seq_length() == ref.get_seq_length()
+
+    both(*kv(3, 5))  # prefill
+    for _ in range(_SLACK + 10):  # decode steps, past the first spare room
+        both(*kv(3, 1))
+    for layer in (grow, ref):  # what _Batch.keep does: drop a row, then trim leading columns
+        idx = torch.tensor([0, 2])
+        layer.keys = layer.keys.index_select(0, idx)
+        layer.values = layer.values.index_select(0, idx)
+        layer.keys = layer.keys[:, :, 2:]
+        layer.values = layer.values[:, :, 2:]
+    both(*kv(2, 1))
+    for layer in (grow, ref):  # what _Batch.merge does
+        extra = torch.zeros(1, 2, layer.keys.shape[-2], 4)
+        layer.keys = torch.cat([layer.keys, extra])
+        layer.values = torch.cat([layer.values, extra])
+    for _ in range(3):
+        both(*kv(3, 1))
+    assert grow.keys.shape == ref.keys.shape == (3, 2, 5 + _SLACK + 10 - 2 + 1 + 3, 4)
