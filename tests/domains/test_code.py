@@ -204,3 +204,18 @@ def test_easiest_order_takes_shortest_reference_solutions_first(items):
 def test_unknown_order_is_a_one_line_config_error():
     with pytest.raises(DispoError, match=r"domain.order must be one of id, easiest; got 'hardest'"):
         CodeDomain(order="hardest")
+
+
+def test_fresh_split_is_a_second_generator_over_problems_the_first_82_never_show(domain):
+    fresh = domain.items("fresh")
+    first = domain.items("eval", limit=82)
+    assert len(fresh) == 164 - 82 and {i.split for i in fresh} == {"fresh"}
+    assert not {i.id for i in fresh} & {i.id for i in first}
+    # another template: the instruction follows the code, and the item says which template it used
+    f = fresh[0]
+    assert f.meta["template"] == "code_fresh.v1" and f.prompt.startswith("```python")
+    assert f.gold["prompt_code"].rstrip("\n") in f.prompt
+    assert f.prompt.split("```")[-1].strip() != first[0].prompt.split("```")[0].strip()
+    # scored by the same tests: the canonical solution passes under the fresh prompt too
+    body = f.gold["canonical_solution"]
+    assert domain.content_score(f, f"```python\n{f.gold['prompt_code']}{body}```").value == 1.0

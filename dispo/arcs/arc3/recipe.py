@@ -180,8 +180,22 @@ class Arc3Sidecar(Recipe):
             if split not in getattr(self.domain, "splits", ()):
                 raise ConfigError(
                     f"arc3 needs split '{split}' but domain {self.domain.name} has {', '.join(self.domain.splits)}; "
-                    f"use domain=chef (two independent prompt generators)"
+                    f"use domain=chef or domain=code (two independent prompt generators)"
                 )
+        # a probe "tested on fresh prompts" it was trained on tests nothing (code's fresh split
+        # is HumanEval/82-163: an eval limit above 82, or another order, would reach into it)
+        try:
+            shared = {i.id for i in self.domain.items(a["train_split"], self.cfg.get("limit"))} & {
+                i.id for i in self.domain.items(a["test_split"], self.cfg.get("limit"))
+            }
+        except ConfigError:  # a split not built yet (a generated pool): its own stage says how
+            shared = set()
+        if shared:
+            raise ConfigError(
+                f"arc3: the {a['train_split']} and {a['test_split']} items share {len(shared)} problems "
+                f"(e.g. {sorted(shared)[0]}); lower limit (code: limit<=82 in domain.order=id) so the fresh "
+                "prompts are new to the probe"
+            )
         self.judge = self.given_judge or make_judge(self.cfg)
         self._lm = None
         self._lm_name: str | None = None

@@ -176,9 +176,20 @@ def test_arc3_needs_a_domain_with_both_splits(tmp_path):
     from dispo.arcs.arc3.recipe import Arc3Sidecar
     from dispo.core.config import compose_config
 
-    cfg = compose_config(["model=tiny-llama", "domain=code"], base={"arc": "arc3"})
-    with pytest.raises(ConfigError, match="split 'fresh'.*domain=chef"):
+    cfg = compose_config(["model=tiny-llama", "domain=mcas"], base={"arc": "arc3"})
+    with pytest.raises(ConfigError, match="split 'fresh'.*domain=chef or domain=code"):
         Arc3Sidecar(cfg, run=None).setup()
+
+
+def test_arc3_refuses_fresh_items_the_probe_was_trained_on(tmp_path):
+    """code's fresh split is HumanEval/82-163: eval limit 100 would train on 18 of them."""
+    from dispo.arcs.arc3.recipe import Arc3Sidecar
+    from dispo.core.config import compose_config
+
+    cfg = compose_config(["model=tiny-llama", "domain=code", "limit=100"], base={"arc": "arc3"})
+    with pytest.raises(ConfigError, match=r"share 18 problems \(e.g. HumanEval/82\); lower limit"):
+        Arc3Sidecar(cfg, run=None).setup()
+    Arc3Sidecar(compose_config(["model=tiny-llama", "domain=code", "limit=82"], base={"arc": "arc3"}), run=None).setup()
 
 
 def test_labels_and_gate_helpers():
