@@ -50,15 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", action="store_true", help="keep the clone")
     args = ap.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    base = Path(tempfile.mkdtemp(prefix="dispo-ci-"))
-    clone = base / "dispo"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    shared = REPO.parent / "shared"
-    if shared.is_dir():  # the tests read the paper's release from ../shared, as on CI
-        (base / "shared").symlink_to(shared)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "VIRTUAL_ENV", "PYTHONPATH"))}
-    env.update(CI="true", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTEST_ADDOPTS="--durations=15")
+    commit, base, clone, env = fresh_clone("dispo-ci-")
+    env.update(CI="true", PYTEST_ADDOPTS="--durations=15")
     load = os.getloadavg()
     setup_s, ps = _timed(["make", "setup"], clone, env)
     if ps.returncode != 0:
@@ -79,11 +72,31 @@ def main(argv: list[str] | None = None) -> dict:
         # embedded model, empty response cache), pytest call seconds
         "smoke": {r["test"].split("::", 1)[1]: r["seconds"] for r in _slowest(out) if _is_smoke(r)},
     }
-    path = out_path("ci")
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("seconds", "rc", "pytest_summary")}))
-    if args.keep:
-        print(f"clone kept at {clone}")
+    return finish(result, "ci", ("seconds", "rc", "pytest_summary"), base, keep=args.keep)
+
+
+def fresh_clone(prefix: str) -> tuple[str, Path, Path, dict]:
+    """A clean clone of HEAD as a new user gets it: (commit, temp dir, clone, environment
+    without dispo's or a venv's variables). ../shared is linked beside it, as on CI."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
+    base = Path(tempfile.mkdtemp(prefix=prefix))
+    clone = base / "dispo"
+    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
+    shared = REPO.parent / "shared"
+    if shared.is_dir():  # the tests read the paper's release from ../shared, as on CI
+        (base / "shared").symlink_to(shared)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return commit, base, clone, env
+
+
+def finish(result: dict, name: str, shown: tuple[str, ...], base: Path, keep: bool) -> dict:
+    """Write bench/results/<name>.json, print its `shown` keys, keep or remove the clone."""
+    path = out_path(name)
+    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(json.dumps({k: result[k] for k in shown}, ensure_ascii=False))
+    if keep:
+        print(f"clone kept in {base}")
     else:
         shutil.rmtree(base, ignore_errors=True)
     return result

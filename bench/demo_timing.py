@@ -17,17 +17,15 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from bench_vs_lm_eval import out_path  # noqa: E402
+from ci_timing import finish, fresh_clone  # noqa: E402
 
 # what library noise looks like on a terminal: warnings, tqdm bars (rate or percent), trainer logs
 NOISE = re.compile(r"Warning|warnings\.warn|\d+(\.\d+)?(it/s|s/it)|\d+%\||\{'loss': ")
@@ -79,13 +77,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--keep", action="store_true", help="keep the clone, its cache and its run")
     args = ap.parse_args(argv)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
-    base = Path(tempfile.mkdtemp(prefix="dispo-demo-"))
-    clone = base / "dispo"
-    subprocess.run(["git", "clone", "-q", str(REPO), str(clone)], check=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISPO_", "VIRTUAL_ENV", "PYTHONPATH"))}
+    commit, base, clone, env = fresh_clone("dispo-demo-")
     # a new user's empty model and response cache; pip's download cache is this machine's
-    env.update(DISPO_CACHE=str(base / "cache"), PIP_DISABLE_PIP_VERSION_CHECK="1", COLUMNS="80")
+    env.update(DISPO_CACHE=str(base / "cache"), COLUMNS="80")
     load = os.getloadavg()
     t0 = time.perf_counter()
     ps = subprocess.run(["make", "setup"], cwd=clone, env=env, capture_output=True, text=True)
@@ -108,14 +102,7 @@ def main(argv: list[str] | None = None) -> dict:
         "screen": screen_report(screen),
         **(run_summary(runs[-1]) if pd.returncode == 0 and runs else {"error": screen.strip().splitlines()[-3:]}),
     }
-    path = out_path("demo")
-    path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps({k: result[k] for k in ("seconds", "rc", "screen")}, ensure_ascii=False))
-    if args.keep:
-        print(f"clone kept at {clone}; the demo's screen: {base / 'demo_screen.txt'}")
-    else:
-        shutil.rmtree(base, ignore_errors=True)
-    return result
+    return finish(result, "demo", ("seconds", "rc", "screen"), base, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -3,17 +3,11 @@ noise, numbers cut at 80 columns) is counted, and a clean screen counts 0."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers.bench import load_bench
 
 
 def _mod():
-    spec = importlib.util.spec_from_file_location("demo_timing", BENCH / "demo_timing.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("demo_timing")
 
 
 CLEAN = """\

@@ -3,18 +3,13 @@ reaches bench/results.md (the file README links for the measured numbers)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+from tests.helpers.bench import load_bench
 
 
 def _run_all():
-    spec = importlib.util.spec_from_file_location("run_all", BENCH / "run_all.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_bench("run_all")
 
 
 def test_summary_renders_claims_runs_and_every_health_check(tmp_path):
