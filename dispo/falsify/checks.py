@@ -746,12 +746,40 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
         "evidence": ev,
     }
     if ok:
-        return _result(
-            "pass",
+        passed = (
             f"on fresh prompts AUC {auc:.4f} >= {bars['fresh_auc']} and asymmetry {asym:+.4f} <= "
-            f"{bars['fresh_asymmetry']}",
-            **numbers,
+            f"{bars['fresh_asymmetry']}"
         )
+        # a probe on the hidden state that does no better than one on the answer's length has
+        # not shown it reads the model's state: long (or cut) answers are more often wrong
+        margin = float(ctx.cfg["probe_length_margin"])
+        lengths = {k: _answer_lengths(p, ctx) for k, p in (("train", tp), ("fresh", fp))}
+        if any(v is None for v in lengths.values()):
+            return _result(
+                "flag",
+                f"{passed}, but not checked against the answer-length baseline (no response token "
+                "counts in the feature files or the run's samples for these items)",
+                **numbers,
+            )
+        (tr_len, tr_src), (fr_len, fr_src) = lengths["train"], lengths["fresh"]
+        length = P.transfer(
+            P.ProbeData(X=tr_len[:, None], y=tr.y),
+            P.ProbeData(X=fr_len[:, None], y=te.y),
+            C=C,
+            min_assert_correct=min_ac,
+        )
+        l_auc = float(length["auc"])
+        ev["length_baseline"] = {"auc": l_auc, "margin": margin, "sources": [tr_src, fr_src]}
+        ev["how"] += f"; then the same probe on the answer's token count alone ({tr_src}, {fr_src})"
+        if l_auc >= auc - margin:
+            return _result(
+                "flag",
+                f"length-baseline: on fresh prompts a probe on the answer's token count alone reaches "
+                f"AUC {l_auc:.4f} vs the hidden state's {auc:.4f} (margin {margin}): the probe is not "
+                "shown to read more than answer length",
+                **numbers,
+            )
+        return _result("pass", f"{passed}; answer length alone: AUC {l_auc:.4f}", **numbers)
     return _result(
         "fail",
         f"fresh-collapse: on fresh prompts from the independent generator AUC {auc:.4f} "
@@ -760,6 +788,30 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
         "the probe separates within distribution only",
         **numbers,
     )
+
+
+def _answer_lengths(path, ctx: FalsifyContext) -> tuple[Any, str] | None:
+    """Response token counts for the items of a features file, in its order: from the file
+    (`n_response_tokens`) or else from the run's samples of the arm the file was built from
+    (features_<arm>.npz; any arm holding every id otherwise); None when neither has them."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from dispo.probes.features import load_npz
+
+    z = load_npz(path)
+    if "n_response_tokens" in z:
+        return np.asarray(z["n_response_tokens"], dtype=float), Path(path).name
+    if "ids" not in z:
+        return None
+    ids = [str(i) for i in z["ids"]]
+    stem = Path(path).stem.removeprefix("features_")
+    for arm in sorted(ctx.arms, key=lambda a: a != stem):
+        by_id = {s.get("id"): s.get("n_tokens") for s in ctx.arms[arm]}
+        if all(by_id.get(i) is not None for i in ids):
+            return np.asarray([by_id[i] for i in ids], dtype=float), f"samples/{arm}.jsonl"
+    return None
 
 
 CHECKS = {

@@ -270,14 +270,58 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     # the same probe on a fresh split that keeps the cue survives the check
     X_ok = rng.normal(size=(n, d))
     X_ok[:, 0] += np.where(y_fr, 2.5, -2.5)
+    noise = {k: rng.integers(20, 300, size=n) for k in ("train", "fresh")}  # lengths unrelated to y
     run2 = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-    run2.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int))
-    run2.write_npz("artifacts/fresh.npz", X=X_ok, y=y_fr.astype(int))
+    run2.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int), n_response_tokens=noise["train"])
+    run2.write_npz("artifacts/fresh.npz", X=X_ok, y=y_fr.astype(int), n_response_tokens=noise["fresh"])
     run2.write_results({}, [claim])
     run2.finish()
     c2 = falsify_run(run2.dir, progress=False)["claims"][0]
     assert c2["checks"]["arc_specific"]["status"] == "pass"
     assert c2["verdict"] == "SURVIVES"
+    assert c2["checks"]["arc_specific"]["evidence"]["length_baseline"]["auc"] < 0.7
+
+
+def test_probe_that_answer_length_explains_is_not_shown_to_survive(tmp_path):
+    """Found by the arc-3 run on code (2026-12-07): the hidden-state probe's fresh AUC 0.706
+    was matched by a probe on the answer's token count (0.694). A probe that length alone
+    explains is flagged (INCONCLUSIVE), and one with no token counts anywhere is not checked."""
+    rng = np.random.default_rng(1)
+    n, d = 120, 16
+    cfg = compose_config(["model=tiny-llama"])
+    claim = {
+        "id": "probe.fresh.auc@C=1",
+        "kind": "probe",
+        "metric": "probe_auc",
+        "value": 0.8,
+        "C": 1.0,
+        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
+    }
+
+    def split():
+        y = rng.random(n) < 0.5
+        length = np.where(y, 80, 260) + rng.integers(0, 60, size=n)  # wrong answers run long
+        X = rng.normal(size=(n, d))
+        X[:, 0] += (length - 170) / 40.0  # the hidden state carries the length, nothing else
+        return X, y.astype(int), length
+
+    def falsified(with_lengths: bool):
+        run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
+        for name in ("train", "fresh"):
+            X, y, length = split()
+            extra = {"n_response_tokens": length} if with_lengths else {}
+            run.write_npz(f"artifacts/{name}.npz", X=X, y=y, **extra)
+        run.write_results({}, [claim])
+        run.finish()
+        return falsify_run(run.dir, progress=False)["claims"][0]
+
+    c = falsified(with_lengths=True)
+    check = c["checks"]["arc_specific"]
+    assert check["status"] == "flag" and c["verdict"] == "INCONCLUSIVE"
+    assert "length-baseline" in check["reason"] and check["evidence"]["length_baseline"]["auc"] > 0.8
+    c = falsified(with_lengths=False)
+    assert c["checks"]["arc_specific"]["status"] == "flag" and c["verdict"] == "INCONCLUSIVE"
+    assert "not checked against the answer-length baseline" in c["checks"]["arc_specific"]["reason"]
 
 
 def test_arc2_intervention_record_is_reapplied_by_falsify():
@@ -345,4 +389,5 @@ def test_probe_on_a_handful_of_positives_is_not_checked_never_survives(tmp_path)
     run.write_results({}, [claim])
     run.finish()
     c = falsify_run(run.dir, ["falsify.probe_min_class=1"], progress=False)["claims"][0]
-    assert c["checks"]["arc_specific"]["status"] in ("pass", "fail"), c["checks"]["arc_specific"]
+    a = c["checks"]["arc_specific"]
+    assert a["status"] != "skipped" and "auc" in a["evidence"], a  # refit and judged (no lengths here: flagged)

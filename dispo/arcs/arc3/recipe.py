@@ -278,7 +278,8 @@ class Arc3Sidecar(Recipe):
             if pool != layers
             else f
         )
-        extra = {k: f[k] for k in SCALARS}
+        # n_response_tokens: falsify's answer-length baseline for the probe
+        extra = {k: f[k] for k in (*SCALARS, "n_response_tokens")}
         extra.update({f"axis_{a}": v[keep] for a, v in lab["axes"].items()})
         save_npz(
             rel,
