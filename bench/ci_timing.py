@@ -53,10 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     commit, base, clone, env = fresh_clone("dispo-ci-")
     env.update(CI="true", PYTEST_ADDOPTS="--durations=15")
     load = os.getloadavg()
-    setup_s, ps = _timed(["make", "setup"], clone, env)
-    if ps.returncode != 0:
-        raise SystemExit(f"make setup failed in {clone}: {ps.stderr.strip().splitlines()[-1:]}")
-    test_s, pt = _timed(["bash", ".ci/run"], clone, env)
+    setup_s, (test_s, pt) = installed_then(["bash", ".ci/run"], clone, env)
     out = pt.stdout + pt.stderr
     summary = [ln for ln in out.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
     result = {
@@ -73,6 +70,15 @@ def main(argv: list[str] | None = None) -> dict:
         "smoke": {r["test"].split("::", 1)[1]: r["seconds"] for r in _slowest(out) if _is_smoke(r)},
     }
     return finish(result, "ci", ("seconds", "rc", "pytest_summary"), base, keep=args.keep)
+
+
+def installed_then(cmd: list[str], clone: Path, env: dict) -> tuple[float, tuple[float, subprocess.CompletedProcess]]:
+    """`make setup` in the clone (a failure ends the script with its last line), then `cmd`
+    timed: (setup seconds, (cmd seconds, cmd's process))."""
+    setup_s, ps = _timed(["make", "setup"], clone, env)
+    if ps.returncode != 0:
+        raise SystemExit(f"make setup failed in {clone}: {ps.stderr.strip().splitlines()[-1:]}")
+    return setup_s, _timed(cmd, clone, env)
 
 
 def fresh_clone(prefix: str) -> tuple[str, Path, Path, dict]:

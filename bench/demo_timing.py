@@ -17,15 +17,12 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from ci_timing import finish, fresh_clone  # noqa: E402
+from ci_timing import finish, fresh_clone, installed_then  # noqa: E402
 
 # what library noise looks like on a terminal: warnings, tqdm bars (rate or percent), trainer logs
 NOISE = re.compile(r"Warning|warnings\.warn|\d+(\.\d+)?(it/s|s/it)|\d+%\||\{'loss': ")
@@ -81,14 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
     # a new user's empty model and response cache; pip's download cache is this machine's
     env.update(DISPO_CACHE=str(base / "cache"), COLUMNS="80")
     load = os.getloadavg()
-    t0 = time.perf_counter()
-    ps = subprocess.run(["make", "setup"], cwd=clone, env=env, capture_output=True, text=True)
-    setup_s = round(time.perf_counter() - t0, 1)
-    if ps.returncode != 0:
-        raise SystemExit(f"make setup failed in {clone}: {ps.stderr.strip().splitlines()[-1:]}")
-    t0 = time.perf_counter()
-    pd = subprocess.run(["make", "demo"], cwd=clone, env=env, capture_output=True, text=True)
-    demo_s = round(time.perf_counter() - t0, 1)
+    setup_s, (demo_s, pd) = installed_then(["make", "demo"], clone, env)
     screen = pd.stdout + pd.stderr
     (base / "demo_screen.txt").write_text(screen)
     runs = sorted((clone / "runs").glob("*_train-arc1_*"))

@@ -305,6 +305,7 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
     steps, tokens = [], 0
     new = None
     current = {a: ctx.arms[a], b: ctx.arms[b]}
+    seed_of = lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0)  # noqa: E731
     # dict.fromkeys: budget_factor_max == budget_factor means one larger budget, not the same one twice
     for factor in dict.fromkeys((ctx.cfg["budget_factor"], ctx.cfg["budget_factor_max"])):
 
@@ -315,7 +316,6 @@ def truncation(claim: dict, ctx: FalsifyContext) -> dict:
                 "max_new_tokens": int(d.get("max_new_tokens") or ctx.cfg["default_max_new_tokens"]) * int(factor),
             }
 
-        seed_of = lambda arm: (ctx.provenance.get(arm) or {}).get("seed", 0)  # noqa: E731
         longer = {arm: _longer(ctx, arm, decoding(arm), seed_of(arm), current[arm]) for arm in (a, b)}
         if any(v is None for v in longer.values()):
             break

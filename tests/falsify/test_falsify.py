@@ -240,6 +240,27 @@ def test_imported_phase0_humaneval_significant_but_unverifiable(tmp_path, refere
     assert "could not run" in report and "no model" in report
 
 
+def _probe_claim(claim_id: str, value: float, C: float) -> dict:
+    return {
+        "id": claim_id,
+        "kind": "probe",
+        "metric": "probe_auc",
+        "value": value,
+        "C": C,
+        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
+    }
+
+
+def _probe_run(tmp_path, claim: dict, train: dict, fresh: dict):
+    """A finished arc-3 run whose one probe claim names artifacts/train.npz and fresh.npz."""
+    run = Run.create("train-arc3", compose_config(["model=tiny-llama"]), "tiny-llama", root=tmp_path)
+    run.write_npz("artifacts/train.npz", **train)
+    run.write_npz("artifacts/fresh.npz", **fresh)
+    run.write_results({}, [claim])
+    run.finish()
+    return run
+
+
 def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     rng = np.random.default_rng(0)
     n, d = 120, 16
@@ -248,20 +269,8 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     X_tr[:, 0] += np.where(y_tr, 2.5, -2.5)  # in distribution, dimension 0 gives the label away
     y_fr = rng.random(n) < 0.5
     X_fr = rng.normal(size=(n, d))  # fresh prompts: that cue is gone
-    cfg = compose_config(["model=tiny-llama"])
-    run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-    run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int))
-    run.write_npz("artifacts/fresh.npz", X=X_fr, y=y_fr.astype(int))
-    claim = {
-        "id": "probe.cv.auc@C=1",
-        "kind": "probe",
-        "metric": "probe_auc",
-        "value": 0.97,
-        "C": 1.0,
-        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
-    }
-    run.write_results({}, [claim])
-    run.finish()
+    claim = _probe_claim("probe.cv.auc@C=1", 0.97, 1.0)
+    run = _probe_run(tmp_path, claim, {"X": X_tr, "y": y_tr.astype(int)}, {"X": X_fr, "y": y_fr.astype(int)})
     res = falsify_run(run.dir, progress=False)
     c = res["claims"][0]
     assert c["verdict"] == "FALSIFIED"
@@ -271,11 +280,12 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     X_ok = rng.normal(size=(n, d))
     X_ok[:, 0] += np.where(y_fr, 2.5, -2.5)
     noise = {k: rng.integers(20, 300, size=n) for k in ("train", "fresh")}  # lengths unrelated to y
-    run2 = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-    run2.write_npz("artifacts/train.npz", X=X_tr, y=y_tr.astype(int), n_response_tokens=noise["train"])
-    run2.write_npz("artifacts/fresh.npz", X=X_ok, y=y_fr.astype(int), n_response_tokens=noise["fresh"])
-    run2.write_results({}, [claim])
-    run2.finish()
+    run2 = _probe_run(
+        tmp_path,
+        claim,
+        {"X": X_tr, "y": y_tr.astype(int), "n_response_tokens": noise["train"]},
+        {"X": X_ok, "y": y_fr.astype(int), "n_response_tokens": noise["fresh"]},
+    )
     c2 = falsify_run(run2.dir, progress=False)["claims"][0]
     assert c2["checks"]["arc_specific"]["status"] == "pass"
     assert c2["verdict"] == "SURVIVES"
@@ -288,31 +298,17 @@ def test_probe_that_answer_length_explains_is_not_shown_to_survive(tmp_path):
     explains is flagged (INCONCLUSIVE), and one with no token counts anywhere is not checked."""
     rng = np.random.default_rng(1)
     n, d = 120, 16
-    cfg = compose_config(["model=tiny-llama"])
-    claim = {
-        "id": "probe.fresh.auc@C=1",
-        "kind": "probe",
-        "metric": "probe_auc",
-        "value": 0.8,
-        "C": 1.0,
-        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
-    }
+    claim = _probe_claim("probe.fresh.auc@C=1", 0.8, 1.0)
 
-    def split():
+    def split(with_lengths: bool) -> dict:
         y = rng.random(n) < 0.5
         length = np.where(y, 80, 260) + rng.integers(0, 60, size=n)  # wrong answers run long
         X = rng.normal(size=(n, d))
         X[:, 0] += (length - 170) / 40.0  # the hidden state carries the length, nothing else
-        return X, y.astype(int), length
+        return {"X": X, "y": y.astype(int), **({"n_response_tokens": length} if with_lengths else {})}
 
     def falsified(with_lengths: bool):
-        run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-        for name in ("train", "fresh"):
-            X, y, length = split()
-            extra = {"n_response_tokens": length} if with_lengths else {}
-            run.write_npz(f"artifacts/{name}.npz", X=X, y=y, **extra)
-        run.write_results({}, [claim])
-        run.finish()
+        run = _probe_run(tmp_path, claim, split(with_lengths), split(with_lengths))
         return falsify_run(run.dir, progress=False)["claims"][0]
 
     c = falsified(with_lengths=True)
@@ -362,32 +358,16 @@ def test_probe_on_a_handful_of_positives_is_not_checked_never_survives(tmp_path)
     X_tr, X_fr = rng.normal(size=(40, d)), rng.normal(size=(36, d))
     X_tr[:, 0] += np.where(y_tr == 1, 3.0, -3.0)  # the cue holds on both splits: the refit would "pass"
     X_fr[:, 0] += np.where(y_fr == 1, 3.0, -3.0)
-    cfg = compose_config(["model=tiny-llama"])
-    claim = {
-        "id": "probe.fresh.auc@C=0.1",
-        "kind": "probe",
-        "metric": "probe_auc",
-        "value": 0.86,
-        "C": 0.1,
-        "recompute": {"train": "artifacts/train.npz", "test": "artifacts/fresh.npz", "x_key": "X"},
-    }
+    claim = _probe_claim("probe.fresh.auc@C=0.1", 0.86, 0.1)
     for fresh_y in (y_fr, np.zeros(36, dtype=int)):  # one positive; then one class only
-        run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-        run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr)
-        run.write_npz("artifacts/fresh.npz", X=X_fr, y=fresh_y)
-        run.write_results({}, [claim])
-        run.finish()
+        run = _probe_run(tmp_path, claim, {"X": X_tr, "y": y_tr}, {"X": X_fr, "y": fresh_y})
         c = falsify_run(run.dir, progress=False)["claims"][0]
         a = c["checks"]["arc_specific"]
         assert a["status"] == "skipped" and c["verdict"] == "INCONCLUSIVE", c
         assert "train 2 positive / 38 negative" in a["reason"], a["reason"]
         assert f"fresh {int(fresh_y.sum())} positive" in a["reason"] and "need >= 15" in a["reason"], a["reason"]
     # the bar is a setting: at 1 the same one-positive probe is refit and judged on its numbers
-    run = Run.create("train-arc3", cfg, "tiny-llama", root=tmp_path)
-    run.write_npz("artifacts/train.npz", X=X_tr, y=y_tr)
-    run.write_npz("artifacts/fresh.npz", X=X_fr, y=y_fr)
-    run.write_results({}, [claim])
-    run.finish()
+    run = _probe_run(tmp_path, claim, {"X": X_tr, "y": y_tr}, {"X": X_fr, "y": y_fr})
     c = falsify_run(run.dir, ["falsify.probe_min_class=1"], progress=False)["claims"][0]
     a = c["checks"]["arc_specific"]
     assert a["status"] != "skipped" and "auc" in a["evidence"], a  # refit and judged (no lengths here: flagged)
