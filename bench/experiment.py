@@ -4,6 +4,8 @@ then the paper-style report, with a health check that says whether the science c
     make experiment                                   # = python bench/experiment.py (preset small)
     .venv/bin/python bench/experiment.py --only arc2  # one arc
     .venv/bin/python bench/experiment.py --preset smoke --model smollm2-135m   # plumbing check, minutes
+    DISPO_CACHE=/tmp/c2 .venv/bin/python bench/experiment.py --name arcs_small_rerun --compare arcs_small
+                                                      # a rerun from empty caches, checked against the first
 
 Per arc: `dispo train <arc> <overrides> arc.preset=<preset>` (resumable: a rerun continues the
 same run dirs), then `dispo falsify` on it with its defaults, then one `dispo report` over the
@@ -95,6 +97,54 @@ def run_arc(
     }
 
 
+# falsify's defaults regenerate every arm for 3 sampled seeds and at x2 and x4 the token budget;
+# on 2 cores that is longer than the arcs. One seed and x2 keep a re-measurement behind every
+# check (a verdict with evidence); pass --falsify with no values for falsify's own defaults.
+FALSIFY_DEFAULT = ["falsify.seeds=[1]", "falsify.budget_factor_max=2"]
+
+
+def compare(previous: dict, current: dict, tolerance: float) -> dict:
+    """Does a rerun match the committed results? Per claim: same verdict and the claimed delta
+    within `tolerance` (0: identical, what the same config and seed give on the same CPU); per
+    arc: the same health. A claim present in one and not the other is a mismatch."""
+
+    def by_claim(r: dict) -> dict:
+        return {(x.get("arc"), x.get("claim")): x for x in r.get("rows") or []}
+
+    def health(r: dict) -> dict:
+        return {(d["arc"], k): v.get("ok") for d in r.get("runs") or [] for k, v in (d.get("health") or {}).items()}
+
+    a, b = by_claim(previous), by_claim(current)
+    rows = []
+    for key in sorted(set(a) | set(b), key=str):
+        x, y = a.get(key), b.get(key)
+        da, db = (x or {}).get("claimed_delta"), (y or {}).get("claimed_delta")
+        diff = abs(da - db) if isinstance(da, (int, float)) and isinstance(db, (int, float)) else None
+        same_delta = diff is not None and diff <= tolerance or (da is None and db is None and x and y)
+        rows.append(
+            {
+                "arc": key[0],
+                "claim": key[1],
+                "delta_before": da,
+                "delta_rerun": db,
+                "abs_diff": diff,
+                "verdict_before": (x or {}).get("verdict"),
+                "verdict_rerun": (y or {}).get("verdict"),
+                "match": bool(x and y and same_delta and x.get("verdict") == y.get("verdict")),
+            }
+        )
+    ha, hb = health(previous), health(current)
+    health_diff = sorted(f"{k[0]}:{k[1]}" for k in set(ha) | set(hb) if ha.get(k) != hb.get(k))
+    return {
+        "tolerance": tolerance,
+        "claims": len(rows),
+        "claims_matching": sum(r["match"] for r in rows),
+        "health_differs": health_diff,
+        "all_match": all(r["match"] for r in rows) and not health_diff and bool(rows),
+        "rows": rows,
+    }
+
+
 def claim_rows(run_dirs: list[Path]) -> list[dict]:
     from dispo.reporting.crossrun import build_tables
 
@@ -122,8 +172,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--falsify",
         nargs="*",
-        default=[],
-        help="falsify overrides for every arc, e.g. falsify.seeds=[1,2] (default: falsify's own defaults)",
+        default=FALSIFY_DEFAULT,
+        help=f"falsify overrides for every arc (default: {' '.join(FALSIFY_DEFAULT)}; "
+        "--falsify with no values: falsify's own defaults)",
+    )
+    ap.add_argument(
+        "--compare",
+        metavar="NAME",
+        help="a committed result to check this run against (e.g. arcs_small): writes a comparison "
+        "into this run's JSON and exits 1 when a claim's verdict or delta differs",
+    )
+    ap.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="largest |delta difference| that still matches with --compare (default 0: identical)",
     )
     ap.add_argument(
         "--name",
@@ -141,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
     arcs = args.only or list(ARC_OVERRIDES)
     t0 = time.perf_counter()
     name = args.name or f"arcs_{args.preset}"
+    previous_result = None
+    if args.compare:
+        try:
+            previous_result = json.loads(out_path(args.compare).read_text())
+        except (OSError, ValueError) as e:
+            print(f"error: --compare {args.compare}: cannot read {out_path(args.compare)} ({e})", file=sys.stderr)
+            return 2
     try:
         previous = _previous_train_s(name)
         done = [run_arc(a, args.preset, args.model, args.runs, args.falsify, previous) for a in arcs]
@@ -186,11 +256,20 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "report": str(report),
     }
+    if previous_result is not None:
+        result["comparison"] = {"rerun_of": args.compare, **compare(previous_result, result, args.tolerance)}
     out_path(name).write_text(json.dumps(result, indent=2, default=str) + "\n")
     for d in done:
         bad = {k: v["detail"] for k, v in d["health"].items() if v["ok"] is False}
         print(f"{d['arc']}: {d['run_dir']} ({'healthy' if not bad else 'DEGENERATE: ' + '; '.join(bad)})")
     print(f"wrote {out_path(name)} and {report}")
+    if previous_result is not None:
+        c = result["comparison"]
+        print(
+            f"rerun vs {args.compare}: {c['claims_matching']}/{c['claims']} claims match"
+            + (f"; health differs: {', '.join(c['health_differs'])}" if c["health_differs"] else "")
+        )
+        return 0 if c["all_match"] else 1
     return 0
 
 

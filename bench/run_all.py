@@ -298,10 +298,23 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
                         if isinstance(x, dict)
                     ]
                 ) + [""]
+        cmp = r.get("comparison")
+        if isinstance(cmp, dict) and cmp.get("rows"):
+            lines += (
+                [
+                    f"Rerun of `{cmp.get('rerun_of')}`: {cmp.get('claims_matching')}/{cmp.get('claims')} claims match "
+                    f"(same verdict, |delta difference| <= {cmp.get('tolerance')}); health differs: "
+                    f"{', '.join(cmp.get('health_differs') or []) or 'nowhere'}",
+                    "",
+                ]
+                + table(cmp["rows"])
+                + [""]
+            )
         rest = {
             k: v
             for k, v in r.items()
-            if k not in ("name", "title", "machine", "settings", "rows", "runs", "checks", "notes", "skipped")
+            if k
+            not in ("name", "title", "machine", "settings", "rows", "runs", "checks", "comparison", "notes", "skipped")
         }
         flat = list(_flat(rest))
         if flat:

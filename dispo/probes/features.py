@@ -43,6 +43,11 @@ def parse_layers(layers: str) -> int:
     return int(m.group(1)) if m.group(1) else 1
 
 
+def pooled_key(res: dict[str, np.ndarray], n_layers: int) -> np.ndarray:
+    """The representation of ``last<n_layers>`` in an `extract` result."""
+    return res[f"h_last{n_layers}"] if n_layers > 1 else res["h_last"]
+
+
 def last_token_index(attention_mask) -> "Any":
     """Index of the final non-pad token of each row, for left or right padding.
 
@@ -106,13 +111,16 @@ def extract(
     batch_size: int = 8,
     padding_side: str | None = None,
     sort_by_length: bool = True,
+    also: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """Features of the frozen model `lm` (a LoadedModel) for each (prompt, response) pair.
 
     prompts: rendered prompt texts (``lm.render(messages)``) or chat message lists.
-    Returns float32 arrays keyed ``h_last`` (n, d), ``h_last<N>`` (n, d) when
-    ``layers="last<N>"`` with N > 1, ``X`` (the requested representation), the SCALARS (n,),
-    and int arrays ``n_prompt_tokens`` / ``n_response_tokens``.
+    Returns float32 arrays keyed ``h_last`` (n, d), ``h_last<N>`` (n, d) for ``layers`` and
+    each of ``also`` that is ``"last<N>"`` with N > 1 (all from the same forward pass: arc 3
+    asks for two poolings, and a second pass doubled its feature time), ``X`` (the
+    representation ``layers`` names), the SCALARS (n,), and int arrays ``n_prompt_tokens`` /
+    ``n_response_tokens``.
     """
     import torch
 
@@ -123,6 +131,7 @@ def extract(
     if batch_size < 1:
         raise DispoError(f"features: batch_size={batch_size}; use a positive integer", code=2)
     n_layers = parse_layers(layers)
+    pools = sorted({n_layers, *(parse_layers(a) for a in also)} - {1})
     tok, model = lm.tokenizer, lm.model
     side = padding_side or getattr(tok, "padding_side", "left") or "left"
     if side not in ("left", "right"):
@@ -137,7 +146,7 @@ def extract(
     order = sorted(range(n), key=lambda i: len(p_ids[i]) + len(r_ids[i])) if sort_by_length else list(range(n))
 
     hidden = None
-    pooled = None
+    pooled: dict[int, np.ndarray] = {}
     scal = {k: np.full(n, np.nan, dtype=np.float32) for k in SCALARS}
     dev = next(model.parameters()).device
     with torch.inference_mode():
@@ -156,17 +165,17 @@ def extract(
             h = hs[-1][rows, last].float().cpu().numpy()
             if hidden is None:
                 hidden = np.zeros((n, h.shape[1]), dtype=np.float32)
-                if n_layers > 1:
-                    if n_layers > len(hs) - 1:
+                for k in pools:
+                    if k > len(hs) - 1:
                         raise DispoError(
-                            f"arc.layers=last{n_layers} but the model has {len(hs) - 1} layers; use last{len(hs) - 1} or fewer",
+                            f"arc.layers=last{k} but the model has {len(hs) - 1} layers; use last{len(hs) - 1} or fewer",
                             code=2,
                         )
-                    pooled = np.zeros((n, h.shape[1]), dtype=np.float32)
+                    pooled[k] = np.zeros((n, h.shape[1]), dtype=np.float32)
             hidden[idx] = h
-            if n_layers > 1:
-                stack = torch.stack([hs[-k][rows, last].float() for k in range(1, n_layers + 1)])
-                pooled[idx] = stack.mean(dim=0).cpu().numpy()
+            for k in pools:
+                stack = torch.stack([hs[-j][rows, last].float() for j in range(1, k + 1)])
+                pooled[k][idx] = stack.mean(dim=0).cpu().numpy()
             logits = out.logits.float()
             width = ids.shape[1]
             offset = width - logits.shape[1]  # logits column j is sequence position offset + j
@@ -189,9 +198,9 @@ def extract(
     if hidden is None:  # no items
         hidden = np.zeros((0, 0), dtype=np.float32)
     res: dict[str, np.ndarray] = {"h_last": hidden}
-    if n_layers > 1:
-        res[f"h_last{n_layers}"] = pooled if pooled is not None else np.zeros_like(hidden)
-    res["X"] = res[f"h_last{n_layers}"] if n_layers > 1 else hidden
+    for k in pools:
+        res[f"h_last{k}"] = pooled.get(k, np.zeros_like(hidden))
+    res["X"] = pooled_key(res, n_layers)
     res.update(scal)
     res["n_prompt_tokens"] = np.array([len(p) for p in p_ids], dtype=np.int64)
     res["n_response_tokens"] = np.array([len(r) for r in r_ids], dtype=np.int64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dispo.core.errors import DispoError, InputFileError
-from dispo.probes.features import extract, last_token_index, load_npz, parse_layers, save_npz
+from dispo.probes.features import extract, last_token_index, load_npz, parse_layers, pooled_key, save_npz
 
 MESSAGES = [
     [{"role": "user", "content": "My hollandaise split. How do I fix it?"}],
@@ -84,6 +84,17 @@ def test_rendered_text_and_messages_give_the_same_features(llama):
     b = extract(llama, [llama.render(m) for m in MESSAGES[:2]], RESPONSES[:2])
     np.testing.assert_array_equal(a["h_last"], b["h_last"])
     assert "h_last2" not in a and a["X"] is a["h_last"]
+
+
+def test_one_pass_gives_every_requested_pooling(llama):
+    """`also` adds poolings from the same forward pass; each equals its own pass."""
+    both = extract(llama, MESSAGES, RESPONSES, layers="last", also=("last2", "last"))
+    alone = extract(llama, MESSAGES, RESPONSES, layers="last2")
+    np.testing.assert_array_equal(both["X"], both["h_last"])
+    np.testing.assert_allclose(both["h_last2"], alone["h_last2"], atol=1e-6)
+    assert pooled_key(both, 2) is both["h_last2"] and pooled_key(both, 1) is both["h_last"]
+    with pytest.raises(DispoError, match="last9"):
+        extract(llama, MESSAGES[:1], RESPONSES[:1], also=("last9",))
 
 
 @pytest.mark.parametrize("name", ["tiny-llama", "tiny-qwen3", "tiny-qwen3_5", "tiny-gemma4"])

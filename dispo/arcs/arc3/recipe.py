@@ -248,7 +248,7 @@ class Arc3Sidecar(Recipe):
 
     def _features(self, arm: str, samples: list[dict], spec: dict | None = None) -> str:
         """Extract and save features for one arm; returns the npz path relative to the run."""
-        from dispo.probes.features import SCALARS, extract, save_npz
+        from dispo.probes.features import SCALARS, extract, parse_layers, pooled_key, save_npz
 
         rel = f"artifacts/features_{arm}.npz"
         run = self.run_dir
@@ -266,18 +266,9 @@ class Arc3Sidecar(Recipe):
             [s["output"] for s in kept],
             layers=layers,
             batch_size=int(self.a["feature_batch_size"]),
+            also=(pool,),
         )
-        fp = (
-            extract(
-                lm,
-                [s["prompt"] for s in kept],
-                [s["output"] for s in kept],
-                layers=pool,
-                batch_size=int(self.a["feature_batch_size"]),
-            )
-            if pool != layers
-            else f
-        )
+        x_pool = pooled_key(f, parse_layers(pool))
         # n_response_tokens: falsify's answer-length baseline for the probe
         extra = {k: f[k] for k in (*SCALARS, "n_response_tokens")}
         extra.update({f"axis_{a}": v[keep] for a, v in lab["axes"].items()})
@@ -288,7 +279,7 @@ class Arc3Sidecar(Recipe):
             coverage=lab["coverage"][keep],
             ids=[s["id"] for s in kept],
             writer=run.write_npz,
-            X_pool=fp["X"],
+            X_pool=x_pool,
             layers=np.array(layers),
             pool=np.array(pool),
             model=np.array(lm.name),
