@@ -693,6 +693,7 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     from pathlib import Path
 
     from dispo.probes import probe as P
+    from dispo.stats.metrics import auc_bootstrap_ci
 
     rc = claim.get("recompute") or {}
     arts = claim.get("artifacts") or claim.get("features") or {}
@@ -738,56 +739,88 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     if asym is not None and not math.isfinite(asym):
         asym = None  # no threshold met the balanced gate: undefined, said as n/a
     bars = ctx.cfg["probe_bars"]
-    ok = auc >= bars["fresh_auc"] and asym is not None and asym <= bars["fresh_asymmetry"]
-    ev.update(auc=auc, asymmetry=asym)
+    boot = {"n_boot": int(ctx.cfg.get("n_boot", 1000)), "alpha": float(ctx.cfg["alpha"])}
+    # the AUC on a few dozen fresh items is an estimate: the verdict reads its interval, not the point
+    lo, hi = auc_bootstrap_ci(te.y, out["p"], **boot)
+    ev.update(auc=auc, auc_ci=[lo, hi], asymmetry=asym)
     numbers = {
-        "fresh": {"auc": auc, "balanced": out.get("balanced"), "n": out.get("n"), "n_pos": out.get("n_pos")},
-        "remeasured": {"delta": None, "auc": auc},
+        "fresh": {
+            "auc": auc,
+            "auc_ci": [lo, hi],
+            "balanced": out.get("balanced"),
+            "n": out.get("n"),
+            "n_pos": out.get("n_pos"),
+        },
+        "remeasured": {"delta": None, "auc": auc, "ci": [lo, hi]},
         "evidence": ev,
     }
-    if ok:
-        passed = (
-            f"on fresh prompts AUC {auc:.4f} >= {bars['fresh_auc']} and asymmetry {asym:+.4f} <= "
-            f"{bars['fresh_asymmetry']}"
-        )
-        # a probe on the hidden state that does no better than one on the answer's length has
-        # not shown it reads the model's state: long (or cut) answers are more often wrong
-        margin = float(ctx.cfg["probe_length_margin"])
-        lengths = {k: _answer_lengths(p, ctx) for k, p in (("train", tp), ("fresh", fp))}
-        if any(v is None for v in lengths.values()):
+    auc_txt = f"AUC {auc:.4f} [{lo:.3f}, {hi:.3f}]"
+    asym_txt = "n/a" if asym is None else f"{asym:+.4f}"
+    meets = auc >= bars["fresh_auc"] and asym is not None and asym <= bars["fresh_asymmetry"]
+    if not meets:
+        if not hi < bars["fresh_auc"]:
             return _result(
                 "flag",
-                f"{passed}, but not checked against the answer-length baseline (no response token "
-                "counts in the feature files or the run's samples for these items)",
+                f"below the bars on fresh prompts ({auc_txt}, bar {bars['fresh_auc']}; balanced asymmetry "
+                f"{asym_txt}, bar {bars['fresh_asymmetry']}), but the AUC's {1 - boot['alpha']:.0%} interval "
+                "reaches the bar: a collapse is not shown (more fresh items would tell)",
                 **numbers,
             )
-        (tr_len, tr_src), (fr_len, fr_src) = lengths["train"], lengths["fresh"]
-        length = P.transfer(
-            P.ProbeData(X=tr_len[:, None], y=tr.y),
-            P.ProbeData(X=fr_len[:, None], y=te.y),
-            C=C,
-            min_assert_correct=min_ac,
+        return _result(
+            "fail",
+            f"fresh-collapse: on fresh prompts from the independent generator {auc_txt}, all below the bar "
+            f"{bars['fresh_auc']}; balanced asymmetry {asym_txt} (bar {bars['fresh_asymmetry']}): "
+            "the probe separates within distribution only",
+            **numbers,
         )
-        l_auc = float(length["auc"])
-        ev["length_baseline"] = {"auc": l_auc, "margin": margin, "sources": [tr_src, fr_src]}
-        ev["how"] += f"; then the same probe on the answer's token count alone ({tr_src}, {fr_src})"
-        if l_auc >= auc - margin:
-            return _result(
-                "flag",
-                f"length-baseline: on fresh prompts a probe on the answer's token count alone reaches "
-                f"AUC {l_auc:.4f} vs the hidden state's {auc:.4f} (margin {margin}): the probe is not "
-                "shown to read more than answer length",
-                **numbers,
-            )
-        return _result("pass", f"{passed}; answer length alone: AUC {l_auc:.4f}", **numbers)
-    return _result(
-        "fail",
-        f"fresh-collapse: on fresh prompts from the independent generator AUC {auc:.4f} "
-        f"(bar {bars['fresh_auc']}), balanced asymmetry "
-        f"{'n/a' if asym is None else f'{asym:+.4f}'} (bar {bars['fresh_asymmetry']}): "
-        "the probe separates within distribution only",
-        **numbers,
+    passed = f"on fresh prompts {auc_txt} >= {bars['fresh_auc']} and asymmetry {asym_txt} <= {bars['fresh_asymmetry']}"
+    if not lo > 0.5:
+        return _result(
+            "flag",
+            f"{passed}, but the interval reaches chance (0.5): the probe is not shown to separate fresh items",
+            **numbers,
+        )
+    # a probe on the hidden state that does no better than one on the answer's length has not
+    # shown it reads the model's state: long (or cut) answers are more often wrong
+    margin = float(ctx.cfg["probe_length_margin"])
+    lengths = {k: _answer_lengths(p, ctx) for k, p in (("train", tp), ("fresh", fp))}
+    if any(v is None for v in lengths.values()):
+        return _result(
+            "flag",
+            f"{passed}, but not checked against the answer-length baseline (no response token "
+            "counts in the feature files or the run's samples for these items)",
+            **numbers,
+        )
+    (tr_len, tr_src), (fr_len, fr_src) = lengths["train"], lengths["fresh"]
+    length = P.transfer(
+        P.ProbeData(X=tr_len[:, None], y=tr.y),
+        P.ProbeData(X=fr_len[:, None], y=te.y),
+        C=C,
+        min_assert_correct=min_ac,
     )
+    l_auc = float(length["auc"])
+    # paired over the same fresh items: does the hidden state beat the token count?
+    d_lo, d_hi = auc_bootstrap_ci(te.y, out["p"], baseline=length["p"], **boot)
+    ev["length_baseline"] = {
+        "auc": l_auc,
+        "auc_difference": auc - l_auc,
+        "difference_ci": [d_lo, d_hi],
+        "margin": margin,
+        "sources": [tr_src, fr_src],
+    }
+    ev["how"] += (
+        f"; then the same probe on the answer's token count alone ({tr_src}, {fr_src}), compared by a "
+        "paired bootstrap over the fresh items"
+    )
+    vs_length = f"AUC {auc - l_auc:+.4f} [{d_lo:+.3f}, {d_hi:+.3f}] over a probe on answer length alone ({l_auc:.4f})"
+    if not d_lo > margin:
+        return _result(
+            "flag",
+            f"length-baseline: on fresh prompts the hidden state's {vs_length}: the interval's low end is not "
+            f"above {margin}, so the probe is not shown to read more than answer length",
+            **numbers,
+        )
+    return _result("pass", f"{passed}; {vs_length}", **numbers)
 
 
 def _answer_lengths(path, ctx: FalsifyContext) -> tuple[Any, str] | None:

@@ -335,3 +335,40 @@ def auc(y: ArrayLike, score: ArrayLike) -> float:
     if yv.size == 0 or yv.all() or not yv.any():
         return NAN
     return float(roc_auc_score(yv, sv))
+
+
+def _auc_rows(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """AUC of each row of score against the same row of y, by Mann-Whitney U:
+    AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), R_pos the sum of the positives'
+    average ranks (ties share a rank, as in roc_auc_score). nan for a row with one class."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score, axis=1)
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auc_bootstrap_ci(
+    y: ArrayLike,
+    score: ArrayLike,
+    baseline: ArrayLike | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Seeded percentile-bootstrap (1 - alpha) interval of AUC(y, score) over items; with
+    `baseline`, of AUC(y, score) - AUC(y, baseline) on the same resamples (paired: an item is
+    drawn with both its scores). Resamples holding one class have no AUC and are dropped;
+    (nan, nan) when every one does or the input is empty."""
+    yv, sv = _bools(y).astype(float), _floats(score)
+    if yv.size != sv.size or (baseline is not None and np.asarray(baseline).size != yv.size):
+        raise ValueError(f"auc_bootstrap_ci: {yv.size} labels vs {sv.size} scores")
+    if yv.size == 0:
+        return NAN, NAN
+    idx = np.random.default_rng(seed).integers(0, yv.size, size=(n_boot, yv.size))
+    stats = _auc_rows(yv[idx], sv[idx])
+    if baseline is not None:
+        stats = stats - _auc_rows(yv[idx], _floats(baseline)[idx])
+    return _percentile_ci(stats, alpha)

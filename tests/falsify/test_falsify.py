@@ -267,19 +267,20 @@ def test_probe_that_separates_within_distribution_only_is_falsified(tmp_path):
     y_tr = rng.random(n) < 0.5
     X_tr = rng.normal(size=(n, d))
     X_tr[:, 0] += np.where(y_tr, 2.5, -2.5)  # in distribution, dimension 0 gives the label away
-    y_fr = rng.random(n) < 0.5
-    X_fr = rng.normal(size=(n, d))  # fresh prompts: that cue is gone
+    n_fr = 400  # enough fresh items that the AUC's whole interval sits below the bar
+    y_fr = rng.random(n_fr) < 0.5
+    X_fr = rng.normal(size=(n_fr, d))  # fresh prompts: that cue is gone
     claim = _probe_claim("probe.cv.auc@C=1", 0.97, 1.0)
     run = _probe_run(tmp_path, claim, {"X": X_tr, "y": y_tr.astype(int)}, {"X": X_fr, "y": y_fr.astype(int)})
     res = falsify_run(run.dir, progress=False)
     c = res["claims"][0]
     assert c["verdict"] == "FALSIFIED"
     assert "fresh-collapse" in c["reasons"][0]
-    assert c["checks"]["arc_specific"]["fresh"]["auc"] < 0.63
+    assert c["checks"]["arc_specific"]["fresh"]["auc_ci"][1] < 0.63
     # the same probe on a fresh split that keeps the cue survives the check
-    X_ok = rng.normal(size=(n, d))
+    X_ok = rng.normal(size=(n_fr, d))
     X_ok[:, 0] += np.where(y_fr, 2.5, -2.5)
-    noise = {k: rng.integers(20, 300, size=n) for k in ("train", "fresh")}  # lengths unrelated to y
+    noise = {k: rng.integers(20, 300, size=m) for k, m in (("train", n), ("fresh", n_fr))}  # unrelated to y
     run2 = _probe_run(
         tmp_path,
         claim,
@@ -318,6 +319,81 @@ def test_probe_that_answer_length_explains_is_not_shown_to_survive(tmp_path):
     c = falsified(with_lengths=False)
     assert c["checks"]["arc_specific"]["status"] == "flag" and c["verdict"] == "INCONCLUSIVE"
     assert "not checked against the answer-length baseline" in c["checks"]["arc_specific"]["reason"]
+
+
+def test_probe_a_hair_above_answer_length_on_82_items_is_not_shown_to_survive(tmp_path):
+    """The arc-3 run on code (2026-12-07, bf16): fresh AUC 0.695 against 0.673 for answer length,
+    a margin of 0.02 on 82 items, survived a point-estimate rule. Here the hidden state carries
+    the length and a weak cue of its own: its AUC is above length's by more than 0.02, but the
+    paired interval over the 82 fresh items reaches 0, so the claim is INCONCLUSIVE; with 3000
+    items the same generator's gain is shown and the claim survives."""
+
+    def run_with(n: int):
+        rng = np.random.default_rng(5)
+
+        def split() -> dict:
+            y = rng.random(n) < 0.35
+            length = np.where(y, 120, 180) + rng.normal(0, 90, size=n)
+            X = rng.normal(size=(n, 16))
+            X[:, 0] += (length - 150) / 60.0
+            X[:, 1] += np.where(y, 0.35, -0.35)  # a weak cue the token count does not carry
+            return {"X": X, "y": y.astype(int), "n_response_tokens": length}
+
+        claim = _probe_claim("probe.fresh.auc@C=1", 0.7, 1.0)
+        return falsify_run(_probe_run(tmp_path, claim, split(), split()).dir, progress=False)["claims"][0]
+
+    c = run_with(82)
+    a = c["checks"]["arc_specific"]
+    lb = a["evidence"]["length_baseline"]
+    assert a["evidence"]["auc"] >= 0.63 and a["evidence"]["auc_ci"][0] > 0.5  # clears the bars and chance
+    assert lb["auc_difference"] > 0.02  # what the old point rule passed
+    assert lb["difference_ci"][0] <= 0 < lb["difference_ci"][1]
+    assert a["status"] == "flag" and c["verdict"] == "INCONCLUSIVE" and "length-baseline" in a["reason"]
+    c = run_with(3000)
+    a = c["checks"]["arc_specific"]
+    assert a["evidence"]["length_baseline"]["difference_ci"][0] > 0, a["evidence"]
+    assert a["status"] == "pass" and c["verdict"] == "SURVIVES", a["reason"]
+
+
+def test_probe_on_few_fresh_items_reads_the_interval_not_the_point(tmp_path):
+    """On 30 fresh items neither a collapse nor a separation is shown by a point AUC: below the
+    bar with an interval that reaches it is INCONCLUSIVE (not FALSIFIED); above the bar with an
+    interval that reaches chance is INCONCLUSIVE (not SURVIVES)."""
+    rng = np.random.default_rng(2)
+    n_tr, n_fr, d = 200, 30, 8
+    y_tr = rng.random(n_tr) < 0.5
+    X_tr = rng.normal(size=(n_tr, d))
+    X_tr[:, 0] += np.where(y_tr, 1.0, -1.0)
+    claim = _probe_claim("probe.fresh.auc@C=1", 0.8, 1.0)
+    seen = set()
+    for shift in (0.1, 0.45):  # a weak cue on fresh: the point lands on either side of the bar
+        for seed in range(40):
+            r = np.random.default_rng(seed)
+            y_fr = np.arange(n_fr) < 15
+            X_fr = r.normal(size=(n_fr, d))
+            X_fr[:, 0] += np.where(y_fr, shift, -shift)
+            lengths = {"n_response_tokens": r.integers(20, 300, size=n_fr)}
+            run = _probe_run(
+                tmp_path,
+                claim,
+                {"X": X_tr, "y": y_tr.astype(int), "n_response_tokens": rng.integers(20, 300, size=n_tr)},
+                {"X": X_fr, "y": y_fr.astype(int), **lengths},
+            )
+            c = falsify_run(run.dir, progress=False)["claims"][0]
+            a = c["checks"]["arc_specific"]
+            auc, (lo, hi) = a["evidence"]["auc"], a["evidence"]["auc_ci"]
+            assert lo <= auc <= hi
+            if auc < 0.63 and hi >= 0.63:
+                assert a["status"] == "flag" and c["verdict"] == "INCONCLUSIVE", a["reason"]
+                assert "collapse is not shown" in a["reason"]
+                seen.add("below")
+            elif auc >= 0.63 and lo <= 0.5 and (a["evidence"]["asymmetry"] or 0) <= -0.15:
+                assert a["status"] == "flag" and c["verdict"] == "INCONCLUSIVE", a["reason"]
+                assert "reaches chance" in a["reason"]
+                seen.add("above")
+            if len(seen) == 2:
+                return
+    raise AssertionError(f"the generator never produced both cases: {seen}")
 
 
 def test_arc2_intervention_record_is_reapplied_by_falsify():

@@ -173,3 +173,30 @@ def test_cells_partition_items(pairs):
     assert cells.n == len(pairs)
     assert cells.cr + cells.hr == sum(c)
     assert cells.cr + cells.cw == sum(a)
+
+
+def test_auc_bootstrap_ci_is_the_percentile_interval_of_sklearn_aucs_on_the_same_resamples():
+    """The vectorised rank AUC must equal roc_auc_score on every resample (ties included:
+    scores are rounded so many tie), one-class resamples dropped, and the paired version
+    must difference the two AUCs resample by resample."""
+    from sklearn.metrics import roc_auc_score
+
+    from dispo.stats.metrics import auc_bootstrap_ci
+
+    rng = np.random.default_rng(3)
+    n, n_boot = 14, 400  # few items: some resamples hold one class
+    y = (rng.random(n) < 0.3).astype(int)
+    p = np.round(rng.random(n) + 0.4 * y, 1)
+    q = np.round(rng.random(n), 1)
+    idx = np.random.default_rng(7).integers(0, n, size=(n_boot, n))
+    one, paired = [], []
+    for i in idx:
+        if 0 < y[i].sum() < n:
+            one.append(roc_auc_score(y[i], p[i]))
+            paired.append(roc_auc_score(y[i], p[i]) - roc_auc_score(y[i], q[i]))
+    assert len(one) < n_boot  # the drop path ran
+    want = np.percentile(one, [2.5, 97.5])
+    got = auc_bootstrap_ci(y, p, n_boot=n_boot, seed=7)
+    assert np.allclose(got, want)
+    assert np.allclose(auc_bootstrap_ci(y, p, baseline=q, n_boot=n_boot, seed=7), np.percentile(paired, [2.5, 97.5]))
+    assert all(np.isnan(auc_bootstrap_ci(np.ones(5), np.arange(5.0))))  # one class: undefined, not 0 or 1
