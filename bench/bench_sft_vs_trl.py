@@ -10,7 +10,10 @@ Training time is taken from trainer callbacks (on_train_begin -> on_train_end) i
 model loading and dataset preparation are excluded; tokens/s = sequence tokens (all input
 ids, what forward/backward process) per second of training.
 
-    .venv/bin/python bench/bench_sft_vs_trl.py [--n 32] [--epochs 1]
+    .venv/bin/python bench/bench_sft_vs_trl.py [--n 32] [--epochs 1] [--repeats 3]
+
+Each side trains --repeats times, alternating (TRL, dispo, TRL, dispo, ...), and the ratio is
+of the median tokens/s: one ~15-second run each moved the ratio by +-5% on 2 cores.
 
 Writes bench/results/sft_vs_trl.json (or $DISPO_BENCH_RESULTS/...).
 """
@@ -176,12 +179,18 @@ def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict
     }
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run with the median tokens/s (the lower middle one for an even count)."""
+    return sorted(runs, key=lambda r: r["tokens_per_s"])[(len(runs) - 1) // 2]
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--repeats", type=int, default=3, help="trainings per side, alternating; medians compared")
     a = ap.parse_args(argv)
     SETTINGS["epochs"] = a.epochs
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -190,18 +199,31 @@ def main(argv: list[str] | None = None) -> dict:
     convs = conversations(a.n)
     model_dir = _local_dir(a.model)
     targets = list(get_spec(a.model)["lora_targets"]["attention"])
-    with tempfile.TemporaryDirectory() as t:
-        tmp = Path(t)
-        trl = run_trl(model_dir, convs, tmp, targets)  # TRL first: any warm-up cost lands on it, not dispo
-        dsp = run_dispo(a.model, convs, tmp)
+    trls, dsps = [], []
+    for _ in range(max(1, a.repeats)):
+        with tempfile.TemporaryDirectory() as t:
+            tmp = Path(t)
+            trls.append(run_trl(model_dir, convs, tmp, targets))  # TRL first: a warm-up cost lands on it
+            dsps.append(run_dispo(a.model, convs, tmp))
+    trl, dsp = _median_run(trls), _median_run(dsps)
     result = {
         "name": "sft_vs_trl",
         "title": "LoRA SFT tokens/s: dispo.arcs.arc1.training vs plain TRL SFTTrainer",
         "machine": machine(),
-        "settings": {"model": a.model, "examples": len(convs), "lora_targets": targets, **SETTINGS},
+        "settings": {
+            "model": a.model,
+            "examples": len(convs),
+            "lora_targets": targets,
+            "repeats": a.repeats,
+            **SETTINGS,
+        },
         "dispo": dsp,
         "trl": trl,
         "ratio_dispo_over_trl": round(dsp["tokens_per_s"] / trl["tokens_per_s"], 2),
+        "repeats": {
+            "trl_tokens_per_s": [r["tokens_per_s"] for r in trls],
+            "dispo_tokens_per_s": [r["tokens_per_s"] for r in dsps],
+        },
         "rows": [
             {
                 "side": "dispo.arcs.arc1.training.train_sft",

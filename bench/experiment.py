@@ -18,8 +18,9 @@ three runs. Writes (under $DISPO_BENCH_RESULTS, default bench/results/):
 
 The health checks are the issue's "non-degenerate" conditions, measured on the runs, never
 assumed: no arm fully truncated, some content score above 0, distilled (not reference) training
-data for arc 1, both probe classes for arc 3, and a falsify verdict with evidence for every
-nonzero claim. Whatever the result, it is reported; the paper's own result was negative.
+data for arc 1, both probe classes for arc 3, power >= 0.8 for the paired content test to find a
+10-point change (at the run's own discordance between arms), and a falsify verdict with evidence
+for every nonzero claim. Whatever the result, it is reported; the paper's own result was negative.
 """
 
 from __future__ import annotations

@@ -160,7 +160,7 @@ def headline(results: Path) -> list[dict]:
         rows.append(
             {
                 "measure": "LoRA SFT tokens/s, dispo / plain TRL SFTTrainer",
-                "target": ">= 0.95",
+                "target": ">= 1.0" + (" (not met)" if sft["ratio_dispo_over_trl"] < 1.0 else ""),
                 "measured": sft["ratio_dispo_over_trl"],
                 "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s",
             }

@@ -15,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 CONTENT = ("pass@1", "accuracy", "coverage")
+# the effect a preset is sized to see: a 10-point change in a content score, found by the
+# run's exact McNemar test with this probability (issue 20's "power to see a 10-point effect")
+POWER_EFFECT = 0.10
+POWER_MIN = 0.80
 
 
 def _read(p: Path) -> dict:
@@ -63,6 +67,13 @@ def health(run_dir: Path, arc: str, falsified: dict) -> dict[str, Any]:
             "ok": pos is not None and 0 < pos < (n or 0),
             "detail": f"{pos} positives of {n} train items" if pos is not None else "no features recorded",
         }
+    power = _content_power(res.get("claims") or [], float((falsified.get("settings") or {}).get("alpha", 0.05)))
+    if power:
+        out[f"power_for_{round(POWER_EFFECT * 100)}_points"] = {
+            "ok": min(pw for _, pw, _, _ in power) >= POWER_MIN,
+            "detail": ", ".join(f"{cid} {pw:.2f} (n {n}, discordance {d:.2f})" for cid, pw, n, d in power)
+            + f"; needs >= {POWER_MIN} at alpha before Holm",
+        }
     claims = [c for c in falsified.get("claims") or [] if isinstance(c, dict)]
     nonzero = [c for c in claims if ((c.get("claimed") or {}).get("delta") or 0) != 0]
     without = [
@@ -75,4 +86,22 @@ def health(run_dir: Path, arc: str, falsified: dict) -> dict[str, Any]:
         "detail": f"{len(nonzero)} nonzero claims"
         + (f"; without evidence: {', '.join(map(str, without))}" if without else ""),
     }
+    return out
+
+
+def _content_power(claims: list, alpha: float) -> list[tuple[str, float, int, float]]:
+    """(claim id, power, n, discordance) for each paired exact-McNemar claim on a content score:
+    the power to find a POWER_EFFECT change with this many items and the run's own share of
+    items that differ between the arms (stats.metrics.mcnemar_power raises it to the effect)."""
+    from dispo.stats.metrics import mcnemar_power
+
+    out = []
+    for c in claims:
+        if not isinstance(c, dict) or c.get("metric") not in CONTENT or c.get("test") != "mcnemar_exact":
+            continue
+        n, flips = int(c.get("n_pairs") or 0), c.get("flips") or {}
+        if n:
+            d = (int(flips.get("up", 0)) + int(flips.get("down", 0))) / n
+            cid = c.get("id") or f"{c.get('arm')}:{c.get('metric')}"
+            out.append((str(cid), mcnemar_power(n, d, POWER_EFFECT, alpha), n, d))
     return out

@@ -372,3 +372,34 @@ def auc_bootstrap_ci(
     if baseline is not None:
         stats = stats - _auc_rows(yv[idx], _floats(baseline)[idx])
     return _percentile_ci(stats, alpha)
+
+
+def mcnemar_power(n: int, discordance: float, delta: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided exact McNemar test (mcnemar_p) at level alpha to detect a paired
+    difference `delta` in a binary outcome over n items when a share `discordance` of items
+    differ between the arms: items flip up with probability (discordance + delta) / 2 and down
+    with (discordance - delta) / 2. Exact, no normal approximation:
+
+        power = sum_D Binom(D; n, discordance) * sum_{k: p(k, D) < alpha} Binom(k; D, q),
+        q = (discordance + delta) / (2 discordance),
+
+    p(k, D) the two-sided exact binomial p of k up-flips among D discordant items. A discordance
+    below |delta| is impossible (every item that moves has to move one way): it is raised to it."""
+    from scipy.stats import binom
+
+    if n <= 0:
+        return 0.0
+    d = abs(float(delta))
+    psi = min(1.0, max(float(discordance), d))
+    if psi == 0.0:
+        return 0.0
+    q = (psi + d) / (2 * psi)
+    total = 0.0
+    for D in range(1, n + 1):
+        w = float(binom.pmf(D, n, psi))
+        if w < 1e-15:
+            continue
+        k = np.arange(D + 1)
+        p = np.minimum(1.0, 2 * np.minimum(binom.cdf(k, D, 0.5), binom.sf(k - 1, D, 0.5)))
+        total += w * float(binom.pmf(k[p < alpha], D, q).sum())
+    return total

@@ -82,3 +82,35 @@ def test_arc3_needs_both_probe_classes(tmp_path):
     assert h["both_probe_classes"]["ok"] is False and "0 positives of 10" in h["both_probe_classes"]["detail"]
     np.savez(tmp_path / "artifacts" / "features_eval.npz", y=np.array([0, 1, 0, 1]))
     assert health(tmp_path, "arc3", {})["both_probe_classes"]["ok"] is True
+
+
+def test_power_for_a_10_point_effect_is_measured_from_the_runs_paired_content_claims(tmp_path):
+    """The three-arc run of 2026-12-07 tested arc 1 on 64 items and arc 2 on 48: a 10-point
+    pass@1 change is found by the exact McNemar test with probability 0.63 and 0.35 even when
+    every moved item moves one way. 120 items clear 0.8; more churn between the arms costs power."""
+
+    def claims(n, up, down):
+        return [
+            {
+                "id": "student:pass@1",
+                "metric": "pass@1",
+                "test": "mcnemar_exact",
+                "n_pairs": n,
+                "flips": {"up": up, "down": down},
+            },
+            {"id": "student:hedge_rate", "metric": "hedge_rate", "test": "mcnemar_exact", "n_pairs": 4, "flips": {}},
+        ]
+
+    def power_check(n, up, down):
+        (tmp_path / "results.json").write_text(
+            json.dumps({"metrics": {"base": _m(0.1)}, "claims": claims(n, up, down)})
+        )
+        return health(tmp_path, "arc1", {"settings": {"alpha": 0.05}})["power_for_10_points"]
+
+    low = power_check(64, 1, 0)
+    assert low["ok"] is False and "student:pass@1 0.63 (n 64, discordance 0.02)" in low["detail"], low
+    assert "hedge_rate" not in low["detail"]  # a content score's test, not the disposition markers'
+    assert power_check(120, 1, 0)["ok"] is True
+    assert power_check(120, 20, 16)["ok"] is False  # 30% of items move: the same 10 points drown
+    (tmp_path / "results.json").write_text(json.dumps({"metrics": {"base": _m(0.1)}, "claims": []}))
+    assert "power_for_10_points" not in health(tmp_path, "arc1", {})  # no paired content claim: not measured

@@ -200,3 +200,27 @@ def test_auc_bootstrap_ci_is_the_percentile_interval_of_sklearn_aucs_on_the_same
     assert np.allclose(got, want)
     assert np.allclose(auc_bootstrap_ci(y, p, baseline=q, n_boot=n_boot, seed=7), np.percentile(paired, [2.5, 97.5]))
     assert all(np.isnan(auc_bootstrap_ci(np.ones(5), np.arange(5.0))))  # one class: undefined, not 0 or 1
+
+
+def test_mcnemar_power_matches_a_simulation_of_the_test_itself():
+    """Power from the closed sum against simulating paired outcomes and running mcnemar_p
+    (statsmodels' exact McNemar): same items, same flip probabilities."""
+    from dispo.stats.metrics import mcnemar_p, mcnemar_power
+
+    rng = np.random.default_rng(0)
+    for n, psi in ((64, 0.1), (48, 0.2)):
+        up, down = (psi + 0.1) / 2, (psi - 0.1) / 2
+        hits = 0
+        sims = 2000
+        for _ in range(sims):
+            u = rng.random(n)
+            base = np.zeros(n, dtype=bool)
+            treat = base.copy()
+            treat[u < up] = True  # flipped up: wrong -> right
+            base[(u >= up) & (u < up + down)] = True  # flipped down: right -> wrong
+            hits += mcnemar_p(base, treat) < 0.05
+        assert mcnemar_power(n, psi, 0.10) == pytest.approx(hits / sims, abs=0.035), (n, psi)
+    # more items, more power; more churn at the same effect, less
+    assert mcnemar_power(120, 0.1, 0.1) > mcnemar_power(64, 0.1, 0.1) > mcnemar_power(64, 0.3, 0.1)
+    assert mcnemar_power(64, 0.0, 0.1) == mcnemar_power(64, 0.1, 0.1)  # discordance below delta is raised
+    assert mcnemar_power(0, 0.1, 0.1) == 0.0
