@@ -151,7 +151,7 @@ def claim_rows(run_dirs: list[Path]) -> list[dict]:
 
     df = build_tables(run_dirs)["cross_arc"]
     keep = ["arc", "model", "claim", "claimed_delta", "claimed_value", "ci_lo", "ci_hi", "p_holm", "verdict"]
-    keep += ["remeasured_check", "remeasured_delta"]
+    keep += ["remeasured_check", "remeasured_delta", "verdict_reasons"]
     rows = df[[c for c in keep if c in df.columns]].to_dict("records") if not df.empty else []
     return [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items()} for r in rows]
 

@@ -403,6 +403,8 @@ def cross_rows(runs: list[_RunInfo]) -> list[dict]:
                     "verdict": fc.get("verdict") if r.falsify is not None else None,
                     "remeasured_check": check,
                     "remeasured_delta": red,
+                    # the verdict's evidence, as falsify worded it (numbers and intervals included)
+                    "verdict_reasons": "; ".join(map(str, fc.get("reasons") or [])) or None,
                 }
             )
     return rows

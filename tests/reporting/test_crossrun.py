@@ -186,6 +186,7 @@ def runs(tmp_path: Path) -> dict[str, Run]:
                 {
                     "id": "dd:pass@1",
                     "verdict": "FALSIFIED",
+                    "reasons": ["truncation-artefact: gone on untruncated items (-0.08)"],
                     "claimed": {"delta": 0.153},
                     "checks": {
                         "truncation": {"status": "fail", "reason": "x", "remeasured": {"delta": -0.08}},
@@ -241,6 +242,7 @@ def test_tables_carry_the_runs_numbers(runs, tmp_path):
     ev = cross[cross["claim"] == "dd:pass@1"].iloc[0]
     assert ev["verdict"] == "FALSIFIED" and ev["claimed_delta"] == pytest.approx(0.153)
     assert ev["remeasured_delta"] == pytest.approx(-0.08)  # furthest from the claim
+    assert ev["verdict_reasons"] == "truncation-artefact: gone on untruncated items (-0.08)"  # the evidence, in words
     a1c = cross[cross["arc"] == "arc1"]
     assert len(a1c) == 2 and a1c["verdict"].isna().all()  # no falsify.json for that run
     probe = cross[cross["kind"] == "probe"].iloc[0]
