@@ -105,9 +105,12 @@ FALSIFY_DEFAULT = ["falsify.seeds=[1]", "falsify.budget_factor_max=2"]
 
 
 def compare(previous: dict, current: dict, tolerance: float) -> dict:
-    """Does a rerun match the committed results? Per claim: same verdict and the claimed delta
-    within `tolerance` (0: identical, what the same config and seed give on the same CPU); per
-    arc: the same health. A claim present in one and not the other is a mismatch."""
+    """Does a rerun match the committed results? Per claim: same verdict and the claimed number
+    (a paired claim's delta, a probe claim's value) within `tolerance` (0: identical, what the
+    same config and seed give when every response is generated in the same batches); per arc:
+    the same health. A claim present in one and not the other is a mismatch. Each row also says
+    whether the rerun's number lies inside the committed claim's own 95% CI (`within_ci`: the
+    noise the committed result states)."""
 
     def by_claim(r: dict) -> dict:
         return {(x.get("arc"), x.get("claim")): x for x in r.get("rows") or []}
@@ -115,31 +118,42 @@ def compare(previous: dict, current: dict, tolerance: float) -> dict:
     def health(r: dict) -> dict:
         return {(d["arc"], k): v.get("ok") for d in r.get("runs") or [] for k, v in (d.get("health") or {}).items()}
 
+    def number(x: dict | None) -> float | None:
+        x = x or {}
+        v = x.get("claimed_delta") if x.get("claimed_delta") is not None else x.get("claimed_value")
+        return v if isinstance(v, (int, float)) else None
+
     a, b = by_claim(previous), by_claim(current)
     rows = []
     for key in sorted(set(a) | set(b), key=str):
         x, y = a.get(key), b.get(key)
-        da, db = (x or {}).get("claimed_delta"), (y or {}).get("claimed_delta")
-        diff = abs(da - db) if isinstance(da, (int, float)) and isinstance(db, (int, float)) else None
-        same_delta = diff is not None and diff <= tolerance or (da is None and db is None and x and y)
+        da, db = number(x), number(y)
+        diff = abs(da - db) if da is not None and db is not None else None
+        same_number = diff is not None and diff <= tolerance or (da is None and db is None and x and y)
+        lo, hi = (x or {}).get("ci_lo"), (x or {}).get("ci_hi")
+        within = lo <= db <= hi if None not in (lo, hi, db) else None
         rows.append(
             {
                 "arc": key[0],
                 "claim": key[1],
-                "delta_before": da,
-                "delta_rerun": db,
+                "number_before": da,
+                "number_rerun": db,
                 "abs_diff": diff,
+                "within_ci": within,
                 "verdict_before": (x or {}).get("verdict"),
                 "verdict_rerun": (y or {}).get("verdict"),
-                "match": bool(x and y and same_delta and x.get("verdict") == y.get("verdict")),
+                "match": bool(x and y and same_number and x.get("verdict") == y.get("verdict")),
             }
         )
     ha, hb = health(previous), health(current)
     health_diff = sorted(f"{k[0]}:{k[1]}" for k in set(ha) | set(hb) if ha.get(k) != hb.get(k))
+    with_ci = [r for r in rows if r["within_ci"] is not None]
     return {
         "tolerance": tolerance,
         "claims": len(rows),
         "claims_matching": sum(r["match"] for r in rows),
+        "verdicts_matching": sum(bool(r["verdict_before"]) and r["verdict_before"] == r["verdict_rerun"] for r in rows),
+        "within_ci": f"{sum(r['within_ci'] for r in with_ci)}/{len(with_ci)}",
         "health_differs": health_diff,
         "all_match": all(r["match"] for r in rows) and not health_diff and bool(rows),
         "rows": rows,

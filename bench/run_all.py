@@ -303,8 +303,9 @@ def summarise(results: Path, runs: list[dict] | None = None) -> Path:
             lines += (
                 [
                     f"Rerun of `{cmp.get('rerun_of')}`: {cmp.get('claims_matching')}/{cmp.get('claims')} claims match "
-                    f"(same verdict, |delta difference| <= {cmp.get('tolerance')}); health differs: "
-                    f"{', '.join(cmp.get('health_differs') or []) or 'nowhere'}",
+                    f"(same verdict, |difference| <= {cmp.get('tolerance')}); same verdict "
+                    f"{cmp.get('verdicts_matching', '?')}/{cmp.get('claims')}; rerun number inside the committed 95% CI "
+                    f"{cmp.get('within_ci', '?')}; health differs: {', '.join(cmp.get('health_differs') or []) or 'nowhere'}",
                     "",
                 ]
                 + table(cmp["rows"])

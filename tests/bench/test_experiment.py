@@ -48,3 +48,33 @@ def test_summary_shows_the_comparison(tmp_path):
     md = load_bench("run_all").summarise(tmp_path).read_text()
     assert "Rerun of `arcs_small`: 1/2 claims match" in md
     assert "| arc1 | student:pass@1 | 0.1 | 0.2 |" in md
+
+
+def test_a_probe_claims_value_is_compared_and_each_number_is_placed_in_the_committed_ci():
+    """The rerun of 2026-12-07: a probe claim has no delta, only a value (its AUC), and a rerun
+    that moved it must not match by having two Nones; within_ci says whether the rerun's number
+    lies in the committed claim's own interval (the stated noise)."""
+    compare = load_bench("experiment").compare
+
+    def doc(auc, delta):
+        return {
+            "rows": [
+                {"arc": "arc3", "claim": "probe.cv.auc@C=1", "claimed_value": auc, "verdict": "INCONCLUSIVE"},
+                {
+                    "arc": "arc1",
+                    "claim": "s:pass@1",
+                    "claimed_delta": delta,
+                    "ci_lo": 0.0,
+                    "ci_hi": 0.05,
+                    "verdict": "X",
+                },
+            ],
+            "runs": [],
+        }
+
+    c = compare(doc(0.84, 0.025), doc(0.81, 0.06), 0.0)
+    rows = {r["claim"]: r for r in c["rows"]}
+    assert rows["probe.cv.auc@C=1"]["match"] is False and abs(rows["probe.cv.auc@C=1"]["abs_diff"] - 0.03) < 1e-12
+    assert rows["s:pass@1"]["within_ci"] is False and c["within_ci"] == "0/1"
+    assert c["verdicts_matching"] == 2
+    assert compare(doc(0.84, 0.025), doc(0.84, 0.01), 0.0)["within_ci"] == "1/1"
