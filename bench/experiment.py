@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "title": f"{'The three arcs' if len(arcs) == 3 else ', '.join(arcs)} at arc.preset={args.preset}, "
-        "each falsified (bench/experiment.py)",
+        "each falsified (bench/experiment.py)" + (f", a rerun checked against {args.compare}" if args.compare else ""),
         "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
         "settings": {
             "preset": args.preset,
