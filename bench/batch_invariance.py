@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_vs_lm_eval import out_path  # noqa: E402
+from bench_vs_lm_eval import machine, out_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], flush=True)
     result = {
         "title": "Greedy outputs vs batch composition (bench/batch_invariance.py)",
-        "machine": {"platform": platform.platform(), "cpu": platform.processor() or None},
+        "machine": machine(),
         "settings": {"model": "qwen2.5-coder-0.5b", "prompts": "HumanEval eval split", **dec, "cache": False},
         "rows": rows,
     }

@@ -48,6 +48,11 @@ def _result(status: str, reason: str, **numbers: Any) -> dict:
     return {"status": status, "reason": reason, **numbers}
 
 
+def _bootstrap(ctx: FalsifyContext) -> dict:
+    """The run's interval settings (falsify.alpha, falsify.n_boot) as keyword arguments."""
+    return {"alpha": float(ctx.cfg["alpha"]), "n_boot": int(ctx.cfg.get("n_boot", 1000))}
+
+
 def reclaim(
     base: list[dict],
     treat: list[dict],
@@ -58,8 +63,7 @@ def reclaim(
 ) -> dict:
     from dispo.stats.summary import paired_claim
 
-    kw = {"alpha": ctx.cfg["alpha"], "n_boot": int(ctx.cfg.get("n_boot", 1000))} if ctx else {}
-    return paired_claim(base, treat, metric, prefer=prefer, seed=seed, **kw)
+    return paired_claim(base, treat, metric, prefer=prefer, seed=seed, **(_bootstrap(ctx) if ctx else {}))
 
 
 def holm_factor(claim: dict) -> float:
@@ -443,8 +447,7 @@ def seed_variance(claim: dict, ctx: FalsifyContext) -> dict:
         runs_t,
         claim["metric"],
         prefer=_prefer(claim),
-        alpha=ctx.cfg["alpha"],
-        n_boot=int(ctx.cfg.get("n_boot", 1000)),
+        **_bootstrap(ctx),
     )
     deltas = [s["delta"] for s in per_seed if s["delta"] is not None]
     spread = {"min": min(deltas), "max": max(deltas), "std": float(_std(deltas))} if deltas else None
@@ -739,7 +742,7 @@ def _probe_fresh(claim: dict, ctx: FalsifyContext) -> dict:
     if asym is not None and not math.isfinite(asym):
         asym = None  # no threshold met the balanced gate: undefined, said as n/a
     bars = ctx.cfg["probe_bars"]
-    boot = {"n_boot": int(ctx.cfg.get("n_boot", 1000)), "alpha": float(ctx.cfg["alpha"])}
+    boot = _bootstrap(ctx)
     # the AUC on a few dozen fresh items is an estimate: the verdict reads its interval, not the point
     lo, hi = auc_bootstrap_ci(te.y, out["p"], **boot)
     ev.update(auc=auc, auc_ci=[lo, hi], asymmetry=asym)

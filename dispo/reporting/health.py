@@ -93,6 +93,7 @@ def _content_power(claims: list, alpha: float) -> list[tuple[str, float, int, fl
     """(claim id, power, n, discordance) for each paired exact-McNemar claim on a content score:
     the power to find a POWER_EFFECT change with this many items and the run's own share of
     items that differ between the arms (stats.metrics.mcnemar_power raises it to the effect)."""
+    from dispo.reporting.report import claim_id
     from dispo.stats.metrics import mcnemar_power
 
     out = []
@@ -102,6 +103,5 @@ def _content_power(claims: list, alpha: float) -> list[tuple[str, float, int, fl
         n, flips = int(c.get("n_pairs") or 0), c.get("flips") or {}
         if n:
             d = (int(flips.get("up", 0)) + int(flips.get("down", 0))) / n
-            cid = c.get("id") or f"{c.get('arm')}:{c.get('metric')}"
-            out.append((str(cid), mcnemar_power(n, d, POWER_EFFECT, alpha), n, d))
+            out.append((claim_id(c), mcnemar_power(n, d, POWER_EFFECT, alpha), n, d))
     return out
