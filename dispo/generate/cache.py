@@ -7,6 +7,12 @@ prompt, the output-deciding decoding parameters and, when sampling, the seed and
 therefore generates nothing, and a changed chat template, adapter or decoding budget can
 never be served a stale answer.
 
+Where the numerics are not batch-invariant (bfloat16/float16 weights, a GPU), a greedy
+answer also depends on which prompts shared its batch (measured: bench/batch_invariance.py).
+There the key also holds the generating call (`call_key`: every prompt of the call in order,
+and the batch size), so a cached answer is served only to the same call that made it, and a
+warm cache gives the same outputs as a cold one.
+
 Layout: `<root>/<key[:2]>/<key>.json`, one small JSON file per entry, so concurrent runs
 never contend on a shared index. Writes go to a temp file in the same directory and are
 `os.replace`d into place: readers see either no entry or a whole one; two writers of the
@@ -40,9 +46,11 @@ def response_key(
     decoding: dict,
     seed: int | None = None,
     item_id: str | None = None,
+    call: str | None = None,
 ) -> str:
     """sha256 hex key of one request. Pass seed and item_id only when sampling: greedy
-    output does not depend on them, so greedy entries are shared across seeds and ids."""
+    output does not depend on them, so greedy entries are shared across seeds and ids.
+    Pass `call` (a `call_key`) only where outputs depend on batch composition."""
     material: dict[str, Any] = {
         "fingerprint": fingerprint,
         "intervention": intervention or None,
@@ -52,6 +60,15 @@ def response_key(
     if seed is not None:
         material["seed"] = seed
         material["item_id"] = item_id
+    if call is not None:
+        material["call"] = call
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
+
+
+def call_key(prompts: list[str], batch_size: int, engine: str) -> str:
+    """sha256 hex of what decides batch composition within one generation call: the
+    prompts in request order (admission follows it), the batch size and the engine asked for."""
+    material = {"prompts": list(prompts), "batch_size": int(batch_size), "engine": engine}
     return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
 
 

@@ -17,6 +17,12 @@ Both paths tokenize, pad and pick tokens identically, so greedy outputs agree (u
 rounding differences between batch shapes). Sampling is seeded per item, from
 (seed, item id): an item's sample does not depend on its batch-mates or on resume order.
 
+Batch composition: in fp32 on a CPU greedy outputs do not depend on batch-mates (measured
+0/32 differ, bench/batch_invariance.py); in bf16 or on a GPU they can (5/32). For such a
+model (`lm.batch_invariant` False) every cache key also names the whole call
+(`cache.call_key`), so answers are reused only by the same call and a run's numbers do not
+depend on what the cache held before it.
+
 The `intervention` argument only describes an intervention already applied to the model
 (e.g. forward hooks that damp heads); it is part of the cache key, nothing more.
 """
@@ -29,7 +35,7 @@ from typing import Any
 
 from dispo.core.errors import ConfigError, DispoError
 from dispo.core.types import Generation
-from dispo.generate.cache import ResponseCache, response_key
+from dispo.generate.cache import ResponseCache, call_key, response_key
 from dispo.generate.jobs import Job as _Job
 from dispo.generate.jobs import finish_job as _finish
 from dispo.generate.jobs import item_seed, stop_token_ids  # noqa: F401  (re-exported)
@@ -37,7 +43,8 @@ from dispo.generate.jobs import tokenize_jobs as _tokenize
 from dispo.generate.progress import GenerationProgress
 
 ENGINES = ("auto", "continuous", "padded", "vllm")
-# Not output-deciding: greedy results don't depend on batch size or on the path taken.
+# Not output-deciding for a batch-invariant model (fp32 on a CPU): greedy results don't
+# depend on batch size or on the path taken. Where they do, `call_key` carries both.
 _NOT_IN_CACHE_KEY = ("batch_size", "engine")
 
 
@@ -51,7 +58,8 @@ class DecodingParams:
     top_p: nucleus sampling mass (1.0 = off). Sampling only.
     top_k: keep the k most likely tokens (0 = off). Sampling only.
     batch_size: most sequences decoded together (the continuous engine keeps this many
-        rows busy). Does not change greedy results, so it is not part of the cache key.
+        rows busy). Does not change greedy results in fp32 on a CPU, so it is not part of
+        the per-prompt cache key; in bf16 or on a GPU it is (through the call key).
     repetition_penalty: HF-style penalty on tokens of the prompt and output so far
         (1.0 = off); padding is never penalised.
     presence_penalty: OpenAI/vLLM-style additive penalty: subtracted from the logit of every
@@ -176,9 +184,10 @@ def generate(
 
     results: list[Generation | None] = [None] * len(requests)
     jobs: list[_Job] = []
+    prompts = [lm.render(messages) for _, messages in requests]
+    call = None if getattr(lm, "batch_invariant", True) else call_key(prompts, params.batch_size, params.engine)
     with GenerationProgress(len(requests), enabled=progress) as bar:
-        for i, (item_id, messages) in enumerate(requests):
-            prompt = lm.render(messages)
+        for i, ((item_id, _), prompt) in enumerate(zip(requests, prompts)):
             key = response_key(
                 lm.fingerprint,
                 intervention,
@@ -186,6 +195,7 @@ def generate(
                 params.cache_dict(),
                 seed=item_seed,
                 item_id=str(item_id) if params.sampling else None,
+                call=call,
             )
             entry = cache.get(key) if cache is not None else None
             if entry is not None:
@@ -236,6 +246,7 @@ def generate(
                         fingerprint=lm.fingerprint,
                         decoding=params.cache_dict(),
                         seed=item_seed,
+                        call=call,
                     )
                 results[job.index] = gen
                 bar.item_done()

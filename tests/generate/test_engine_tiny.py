@@ -4,6 +4,8 @@ serves repeats without touching the model."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dispo.core.errors import DispoError
@@ -140,6 +142,43 @@ def test_repeat_run_is_served_from_cache_without_running_the_model(models, tmp_p
         assert calls["n"] > 0 and cache.misses == len(REQUESTS) + 2
     finally:
         del lm.model.forward
+
+
+def test_batch_variant_model_reuses_answers_only_within_the_same_call(models, tmp_path):
+    # bf16/GPU: an answer depends on its batch-mates, so a warm cache must not hand one call
+    # the answers another call made (a run's numbers would depend on what ran before it)
+    lm = _lm(models, "tiny-llama")
+    cache = ResponseCache(tmp_path / "responses")
+    dec = DecodingParams(max_new_tokens=4, batch_size=4)
+    lm.batch_invariant = False
+    try:
+        generate(lm, REQUESTS, dec, cache=cache, progress=False)
+        generate(lm, REQUESTS, dec, cache=cache, progress=False)
+        assert (cache.misses, cache.hits) == (len(REQUESTS), len(REQUESTS))
+        # the same prompts in a smaller call, or batched 2 at a time: other batch-mates, regenerated
+        generate(lm, REQUESTS[:3], dec, cache=cache, progress=False)
+        generate(lm, REQUESTS, {**dec.to_dict(), "batch_size": 2}, cache=cache, progress=False)
+        assert (cache.misses, cache.hits) == (2 * len(REQUESTS) + 3, len(REQUESTS))
+        entry = json.loads(next(cache.root.glob("??/*.json")).read_text())
+        assert len(entry["call"]) == 64
+    finally:
+        lm.batch_invariant = True
+    # fp32 on a CPU (the default): the first call's answers serve the smaller call
+    before = cache.hits
+    generate(lm, REQUESTS, dec, cache=cache, progress=False)
+    generate(lm, REQUESTS[:3], dec, cache=cache, progress=False)
+    assert cache.hits - before == 3
+
+
+def test_only_fp32_on_cpu_unquantised_counts_as_batch_invariant():
+    from dispo.models.loading import _batch_invariant
+
+    assert _batch_invariant(None, None, False) and _batch_invariant("float32", "cpu", False)
+    assert not _batch_invariant("bfloat16", None, False)
+    assert not _batch_invariant("float16", "cpu", False)
+    assert not _batch_invariant("auto", "cpu", False)
+    assert not _batch_invariant("float32", "cuda:0", False)
+    assert not _batch_invariant("float32", "cpu", True)
 
 
 def test_cache_false_writes_nothing_and_progress_is_silent_off_tty(models, tmp_path, monkeypatch, capsys):

@@ -33,6 +33,15 @@ def test_key_is_canonical_and_seed_only_counts_when_given():
     assert len({response_key("fp", None, "p", {}), s1, s2, s3}) == 4
 
 
+def test_call_key_names_prompts_in_order_batch_size_and_engine():
+    from dispo.generate.cache import call_key
+
+    k = call_key(["a", "b"], 4, "auto")
+    assert len({k, call_key(["b", "a"], 4, "auto"), call_key(["a", "b"], 2, "auto"), call_key(["a"], 4, "auto")}) == 4
+    assert call_key(["a", "b"], 4, "padded") != k and call_key(["a", "b"], 4, "auto") == k
+    assert response_key(**BASE, call=k) != response_key(**BASE)
+
+
 def test_put_get_roundtrip_counts_and_leaves_no_temp_files(tmp_path):
     cache = ResponseCache(tmp_path)
     key = response_key(**BASE)
