@@ -73,29 +73,64 @@ def conversations(n: int) -> list[list[dict]]:
     return out[:n]
 
 
-def _timer():
+def _timer(profile: bool = False):
+    """Times training (on_train_begin -> on_train_end) and each optimizer step; with `profile`,
+    torch.profiler records the CPU ops of the training only (`.ops`: self CPU seconds by op)."""
     from transformers import TrainerCallback
 
     class T(TrainerCallback):
         t0 = t1 = None
 
+        def __init__(self):
+            self.steps: list[float] = []
+            self.ops: dict[str, float] = {}
+            self._prof = self._s0 = None
+
         def on_train_begin(self, args, state, control, **kw):
+            if profile:
+                from torch.profiler import ProfilerActivity
+                from torch.profiler import profile as torch_profile
+
+                self._prof = torch_profile(activities=[ProfilerActivity.CPU])
+                self._prof.__enter__()
             self.t0 = time.perf_counter()
+
+        def on_step_begin(self, args, state, control, **kw):
+            self._s0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.steps.append(time.perf_counter() - self._s0)
 
         def on_train_end(self, args, state, control, **kw):
             self.t1 = time.perf_counter()
+            if self._prof is not None:
+                self._prof.__exit__(None, None, None)
+                for e in self._prof.key_averages():
+                    self.ops[e.key] = self.ops.get(e.key, 0.0) + e.self_cpu_time_total / 1e6
 
     return T()
 
 
-def run_dispo(name: str, convs: list, tmp: Path) -> dict:
+def _step_split(cb, train_s: float) -> dict:
+    """Where training time went: inside optimizer steps (forward, backward, optimizer) vs
+    between them (data loading, collation, logging, callbacks)."""
+    inside = sum(cb.steps)
+    out = {"step_seconds_total": round(inside, 2), "between_steps_seconds": round(train_s - inside, 2)}
+    if cb.ops:
+        total = sum(cb.ops.values())
+        top = sorted(cb.ops.items(), key=lambda kv: -kv[1])[:12]
+        out["top_ops_self_cpu_share"] = {k: round(v / total, 3) for k, v in top}
+    return out
+
+
+def run_dispo(name: str, convs: list, tmp: Path, profile: bool = False) -> dict:
     from dispo.arcs.arc1.training import build_sft_example, train_sft
     from dispo.models.loading import load_model
 
     lm = load_model(name)
     ex = [build_sft_example(lm, m, think="keep", max_length=SETTINGS["max_length"]) for m in convs]
     seq_tokens = sum(len(e["input_ids"]) for e in ex)
-    cb = _timer()
+    cb = _timer(profile)
     t0 = time.perf_counter()
     info = train_sft(lm, convs, tmp / "dispo_adapter", dict(SETTINGS), seed=0, callbacks=[cb])
     wall = time.perf_counter() - t0
@@ -111,10 +146,11 @@ def run_dispo(name: str, convs: list, tmp: Path) -> dict:
         "masked_loss_before": round(info["loss_before"], 4),
         "masked_loss_after": round(info["loss_after"], 4),
         "wall_seconds_incl_loss_evals": round(wall, 2),
+        **_step_split(cb, train_s),
     }
 
 
-def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict:
+def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str], profile: bool = False) -> dict:
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -151,7 +187,7 @@ def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict
         bias="none",
         task_type="CAUSAL_LM",
     )
-    cb = _timer()
+    cb = _timer(profile)
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -176,6 +212,7 @@ def run_trl(model_dir: Path, convs: list, tmp: Path, targets: list[str]) -> dict
         "steps": trainer.state.global_step,
         "loss_first": hist[0]["loss"] if hist else None,
         "loss_last": hist[-1]["loss"] if hist else None,
+        **_step_split(cb, train_s),
     }
 
 
@@ -191,6 +228,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--model", default="smollm2-135m")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=3, help="trainings per side, alternating; medians compared")
+    ap.add_argument(
+        "--profile", action="store_true", help="one more training per side under torch.profiler -> sft_profile.json"
+    )
     a = ap.parse_args(argv)
     SETTINGS["epochs"] = a.epochs
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -243,6 +283,17 @@ def main(argv: list[str] | None = None) -> dict:
         "notes": "dispo masks the prompt (loss on the answer only); plain TRL on 'messages' trains on every token, "
         "so the losses are not comparable, the compute per token is.",
     }
+    if a.profile:
+        with tempfile.TemporaryDirectory() as t:
+            profiled = {
+                "trl": run_trl(model_dir, convs, Path(t), targets, profile=True),
+                "dispo": run_dispo(a.model, convs, Path(t), profile=True),
+            }
+        result["profile"] = {
+            side: {k: v for k, v in r.items() if k in ("train_seconds", "step_seconds_total", "between_steps_seconds")}
+            | {"top_ops_self_cpu_share": r.get("top_ops_self_cpu_share")}
+            for side, r in profiled.items()
+        }
     p = a.out or out_path("sft_vs_trl")
     p.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("dispo", "trl", "ratio_dispo_over_trl")}, indent=2))
