@@ -136,6 +136,21 @@ def _load(results: Path, name: str) -> dict:
         return {}
 
 
+def _sft_profile(prof: dict) -> str:
+    """'; profiled: <side> <s> in steps + <s> between, top ops ...' for each profiled side."""
+    parts = []
+    for side in ("dispo", "trl"):
+        p = prof.get(side) or {}
+        if p.get("step_seconds_total") is None:
+            continue
+        top = ", ".join(f"{k} {v:.0%}" for k, v in list((p.get("top_ops_self_cpu_share") or {}).items())[:4])
+        parts.append(
+            f"{side} {p['step_seconds_total']} s in optimizer steps + {p.get('between_steps_seconds')} s between"
+            + (f" (top ops by self CPU: {top})" if top else "")
+        )
+    return ("; profiled: " + "; ".join(parts)) if parts else ""
+
+
 def headline(results: Path) -> list[dict]:
     """The ratios the targets are stated in, computed from the result files (missing -> absent)."""
     rows = []
@@ -162,7 +177,8 @@ def headline(results: Path) -> list[dict]:
                 "measure": "LoRA SFT tokens/s, dispo / plain TRL SFTTrainer",
                 "target": ">= 1.0" + (" (not met)" if sft["ratio_dispo_over_trl"] < 1.0 else ""),
                 "measured": sft["ratio_dispo_over_trl"],
-                "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s",
+                "detail": f"{(sft.get('dispo') or {}).get('tokens_per_s')} vs {(sft.get('trl') or {}).get('tokens_per_s')} tok/s"
+                + _sft_profile(sft.get("profile") or {}),
             }
         )
     gen = _load(results, "generation")

@@ -49,3 +49,28 @@ def test_headline_has_a_row_per_lm_eval_workload_and_marks_a_missed_target(tmp_p
     assert [r["measured"] for r in rows] == [1.6, 1.32]
     assert rows[0]["target"] == ">= 1.5" and rows[1]["target"] == ">= 1.5 (not met)"
     assert "64 prompts" in rows[1]["measure"] and "identical 64/64" in rows[1]["detail"]
+
+
+def test_sft_headline_says_where_each_side_spent_its_training_time(tmp_path):
+    doc = {
+        "ratio_dispo_over_trl": 0.8,
+        "dispo": {"tokens_per_s": 170.0},
+        "trl": {"tokens_per_s": 212.5},
+        "profile": {
+            "dispo": {
+                "step_seconds_total": 19.5,
+                "between_steps_seconds": 1.9,
+                "top_ops_self_cpu_share": {"aten::mm": 0.41},
+            },
+            "trl": {"step_seconds_total": 15.0, "between_steps_seconds": 1.6, "top_ops_self_cpu_share": {}},
+        },
+    }
+    (tmp_path / "sft_vs_trl.json").write_text(json.dumps(doc))
+    (row,) = [r for r in _run_all().headline(tmp_path) if "LoRA SFT" in r["measure"]]
+    assert row["target"] == ">= 1.0 (not met)"
+    assert "dispo 19.5 s in optimizer steps + 1.9 s between (top ops by self CPU: aten::mm 41%)" in row["detail"]
+    assert "trl 15.0 s in optimizer steps + 1.6 s between" in row["detail"]
+    del doc["profile"]
+    (tmp_path / "sft_vs_trl.json").write_text(json.dumps(doc))
+    (row,) = [r for r in _run_all().headline(tmp_path) if "LoRA SFT" in r["measure"]]
+    assert row["detail"] == "170.0 vs 212.5 tok/s"
