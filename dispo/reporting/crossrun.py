@@ -561,6 +561,21 @@ def build_tables(runs: list[Path]) -> dict[str, Any]:
     return {name: pd.DataFrame(fn(infos)) for name, fn in builders.items()}
 
 
+# the figures build_report writes: one written by an earlier report into the same --out and
+# not by this one (another arc-2 run, a probe table now empty) would sit beside report.md
+# looking current, so it is removed; any other file there is the user's and is left alone
+_FIGURE_NAMES = ("claimed_vs_remeasured.png", "auc_collapse.png", "heads_*.png")
+
+
+def _drop_stale_figures(fig_dir: Path, written: set[Path]) -> None:
+    if not fig_dir.is_dir():
+        return
+    for pattern in _FIGURE_NAMES:
+        for p in fig_dir.glob(pattern):
+            if p not in written:
+                p.unlink(missing_ok=True)
+
+
 def build_report(runs: list[Path], out: Path | None = None) -> Path:
     """Write the tables (CSV + report.md) and figures for `runs`; returns the report.md path."""
     paths = resolve_runs(list(runs))
@@ -594,6 +609,7 @@ def build_report(runs: list[Path], out: Path | None = None) -> Path:
             if p:
                 figs.append((f"Arc 2 head heat map: {r.model} ({r.id})", p))
 
+    _drop_stale_figures(fig_dir, {fp for _, fp in figs})
     lines = [
         f"# dispo report: {len(paths)} run(s)",
         "",

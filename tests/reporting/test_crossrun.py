@@ -277,6 +277,18 @@ def test_sweep_dir_and_runs_dir_expand(runs, tmp_path):
     assert len(_csv(md.parent, "runs")) == 2
 
 
+def test_a_report_into_an_old_out_dir_leaves_no_stale_figures(runs, tmp_path):
+    out = tmp_path / "rep"
+    build_report([runs[k].dir for k in ("arc1", "arc2", "arc3", "eval")], out)
+    (out / "figures" / "heads_20200101_000000_old-run.png").write_bytes(b"old")
+    (out / "figures" / "mine.png").write_bytes(b"user's")
+    md = build_report([runs["arc1"].dir, runs["arc3"].dir], out)  # no arc-2 run this time
+    figs = {p.name for p in (out / "figures").iterdir()}
+    assert not any(n.startswith("heads_") for n in figs)
+    assert "mine.png" in figs and "auc_collapse.png" in figs
+    assert "heads_" not in md.read_text()
+
+
 def test_missing_parts_leave_cells_empty(tmp_path):
     root = tmp_path / "runs"
     bare = Run.create("eval", {"model": {"name": "m"}, "domain": {"name": "chef"}}, "m", root=root)
