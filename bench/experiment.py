@@ -35,7 +35,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_vs_lm_eval import out_path  # noqa: E402
+from bench_vs_lm_eval import machine, out_path  # noqa: E402
 
 # The model each arc runs on: arc 1 distils into the 135M student from a Qwen2.5-Coder-0.5B
 # teacher (a student must be smaller than its teacher; the teacher set is in the preset);
@@ -236,12 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     from dispo.reporting.crossrun import build_report
 
     report = build_report(run_dirs, out_path(name).parent / f"{name}_report")
-    import platform
+    from dispo.core.runs import git_commit
 
     result = {
         "title": f"{'The three arcs' if len(arcs) == 3 else ', '.join(arcs)} at arc.preset={args.preset}, "
         "each falsified (bench/experiment.py)" + (f", a rerun checked against {args.compare}" if args.compare else ""),
-        "machine": {"platform": platform.platform(), "cores": os.cpu_count()},
+        "machine": machine(),
+        "commit": git_commit(),
         "settings": {
             "preset": args.preset,
             "model": args.model or "per arc (see runs)",
