@@ -10,7 +10,7 @@ Training time is taken from trainer callbacks (on_train_begin -> on_train_end) i
 model loading and dataset preparation are excluded; tokens/s = sequence tokens (all input
 ids, what forward/backward process) per second of training.
 
-    .venv/bin/python bench/bench_sft_vs_trl.py [--n 32] [--epochs 1] [--repeats 3]
+    .venv/bin/python bench/bench_sft_vs_trl.py [--n 32] [--epochs 1] [--repeats 3] [--profile]
 
 Each side trains --repeats times, alternating (TRL, dispo, TRL, dispo, ...), and the ratio is
 of the median tokens/s: one ~15-second run each moved the ratio by +-5% on 2 cores.
@@ -234,7 +234,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--repeats", type=int, default=3, help="trainings per side, alternating; medians compared")
     ap.add_argument(
-        "--profile", action="store_true", help="one more training per side under torch.profiler -> sft_profile.json"
+        "--profile",
+        action="store_true",
+        help='then one more training per side under torch.profiler: "profile" in the JSON',
     )
     a = ap.parse_args(argv)
     SETTINGS["epochs"] = a.epochs
