@@ -44,6 +44,7 @@ class LoadedModel:
         chat_template_kwargs: dict[str, Any] | None = None,
         adapter: str | None = None,
         *,
+        batch_invariant: bool = True,
         loader: Callable[[], Any] | None = None,
         tokenizer_loader: Callable[[], Any] | None = None,
         model_type: Callable[[], str | None] | None = None,
@@ -64,7 +65,7 @@ class LoadedModel:
         self.adapter = adapter
         # whether greedy outputs are independent of batch-mates (fp32 on a CPU); when not,
         # response-cache keys also name the generating call (dispo/generate/cache.py)
-        self.batch_invariant = True
+        self.batch_invariant = batch_invariant
 
     @property
     def loaded(self) -> bool:
@@ -205,10 +206,15 @@ def _numeric_variant(fp: str, dtype: str | None, device: str | None) -> str:
     variant = {}
     if dtype not in (None, "float32"):
         variant["dtype"] = str(dtype)
-    kind = str(device).split(":", 1)[0] if device else "cpu"
+    kind = _device_kind(device)
     if kind != "cpu":
         variant["device"] = kind
     return model_fingerprint_extra(fp, variant)
+
+
+def _device_kind(device: str | None) -> str:
+    """The device type: "cuda:1" -> "cuda"; no device means the CPU."""
+    return str(device).split(":", 1)[0] if device else "cpu"
 
 
 _DTYPES = (None, "float32", "bfloat16", "float16", "auto")
@@ -461,12 +467,12 @@ def load_model(
         fingerprint=fp,
         chat_template_kwargs=dict(spec.get("chat_template_kwargs") or {}),
         adapter=adapter,
+        batch_invariant=_batch_invariant(spec.get("dtype"), device, bool(qkw)),
         loader=load,
         tokenizer_loader=tokenizer if tok is None else None,
         model_type=model_type,
         memo=memo,
     )
-    lm.batch_invariant = _batch_invariant(spec.get("dtype"), device, bool(qkw))
     if not lazy:
         lm.model  # noqa: B018  (loads the weights now)
     return lm
@@ -475,8 +481,7 @@ def load_model(
 def _batch_invariant(dtype: str | None, device: str | None, quantized: bool) -> bool:
     """fp32 on a CPU: greedy outputs measured independent of batch-mates
     (bench/results/batch_invariance.json: 0/32 differ; bf16 5/32). Anything else is not assumed."""
-    kind = str(device).split(":", 1)[0] if device else "cpu"
-    return dtype in (None, "float32") and kind == "cpu" and not quantized
+    return dtype in (None, "float32") and _device_kind(device) == "cpu" and not quantized
 
 
 def _quiet_hf() -> None:
